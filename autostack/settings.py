@@ -1,0 +1,95 @@
+"""Every path and URL AutoStack uses, decided in one place.
+
+`AUTOSTACK_HOME` relocates all state (warehouse, serving snapshot, app store, Dagster home,
+landing folder, quarantine). Nothing else in the project builds a state path by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+SAMPLES_DIR = PROJECT_ROOT / "data" / "samples"
+REFERENCE_DIR = PROJECT_ROOT / "data" / "reference"
+
+
+def _split_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(item.strip() for item in value.replace("\n", ",").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing_dirs: tuple[Path, ...]
+    s3_sources: tuple[str, ...] = ()
+    s3_endpoint_url: str | None = None
+    validator_python: Path = field(default=PROJECT_ROOT / ".venv-validator" / "bin" / "python")
+    sensor_interval_seconds: int = 60
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file Dagster runs write. Never opened by readers."""
+        return self.home / "warehouse" / "autostack.duckdb"
+
+    @property
+    def serving_path(self) -> Path:
+        """The read-only snapshot that the app, the CLI and SQL users read."""
+        return self.home / "serving" / "autostack.duckdb"
+
+    @property
+    def app_store_url(self) -> str:
+        return os.environ.get("AUTOSTACK_APP_STORE_URL") or f"sqlite:///{self.home / 'app.sqlite'}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def default_landing_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def s3_cache_dir(self) -> Path:
+        """Where objects fetched from S3 are staged before loading."""
+        return self.home / "s3-cache"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.home / "dbt-target"
+
+    def ensure_dirs(self) -> None:
+        for path in (
+            self.warehouse_path.parent,
+            self.serving_path.parent,
+            self.dagster_home,
+            self.default_landing_dir,
+            self.quarantine_dir,
+            self.s3_cache_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from the environment (`AUTOSTACK_*`); defaults keep all state in `.state/`."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("AUTOSTACK_HOME") or PROJECT_ROOT / ".state").expanduser().resolve()
+    landing = _split_list(env.get("AUTOSTACK_LANDING_DIRS"))
+    landing_dirs = tuple(Path(p).expanduser().resolve() for p in landing) or (home / "exports",)
+    validator = env.get("AUTOSTACK_VALIDATOR_PYTHON")
+    return Settings(
+        home=home,
+        landing_dirs=landing_dirs,
+        s3_sources=_split_list(env.get("AUTOSTACK_S3_SOURCES")),
+        s3_endpoint_url=env.get("AUTOSTACK_S3_ENDPOINT_URL") or None,
+        validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
+        sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
+    )

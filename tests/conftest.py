@@ -1,0 +1,62 @@
+"""Shared fixtures: every test gets its own AUTOSTACK_HOME, so tests never share state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from autostack.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+
+SAMPLES = PROJECT_ROOT / "data" / "samples"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def autostack_home(tmp_path, monkeypatch) -> Settings:
+    home = tmp_path / "autostack-home"
+    monkeypatch.setenv("AUTOSTACK_HOME", str(home))
+    monkeypatch.delenv("AUTOSTACK_LANDING_DIRS", raising=False)
+    monkeypatch.delenv("AUTOSTACK_S3_SOURCES", raising=False)
+    settings = get_settings()
+    settings.ensure_dirs()
+    return settings
+
+
+@pytest.fixture
+def warehouse(autostack_home):
+    con = duckdb.connect(str(autostack_home.warehouse_path))
+    yield con
+    con.close()
+
+
+def run_dbt(settings: Settings, *args: str) -> None:
+    """Run dbt for real against the settings' warehouse (e.g. run_dbt(s, "build")); fail loudly."""
+    from dbt.cli.main import dbtRunner
+
+    env = {
+        "AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.home / "dbt-logs"),
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        result = dbtRunner().invoke(
+            [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+        )
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if not result.success:
+        failures = []
+        if result.result is not None:
+            for r in getattr(result.result, "results", []) or []:
+                if str(getattr(r, "status", "")) not in ("success", "pass", "RunStatus.Success", "TestStatus.Pass"):
+                    failures.append(f"{r.node.unique_id}: {r.status}: {r.message}")
+        raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception}\n" + "\n".join(failures))
