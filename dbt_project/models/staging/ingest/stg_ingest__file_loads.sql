@@ -1,0 +1,20 @@
+select
+    load_id,
+    source_uri,
+    delivery,
+    checksum_sha256,
+    size_bytes,
+    source_modified_at,
+    format as source_format,
+    provider,
+    raw_table,
+    billing_account_ids,
+    billing_periods,
+    row_count,
+    billed_total,
+    currency,
+    outcome,
+    error,
+    run_id,
+    loaded_at
+from {{ source('ingest', 'file_loads') }}

@@ -1,0 +1,42 @@
+"""The Dagster code location: every asset, check, job and sensor of AutoStack, built from the settings.
+
+`build_definitions(settings)` is the one place where policy is applied (the warehouse
+concurrency pool, resources per environment); `defs` is what `workspace.yaml` loads.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job, definitions
+
+from autostack.settings import Settings, get_settings
+from orchestration.defs.ingest import raw_billing_files
+from orchestration.defs.publish import serving_snapshot
+from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
+from orchestration.defs.sensors import build_export_files_sensor
+from orchestration.defs.transform import build_dbt_assets
+from orchestration.resources import build_resources
+
+INGEST_JOB = "ingest_job"
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    settings.ensure_dirs()
+    dbt_assets = build_dbt_assets(settings)
+    ingest_job = define_asset_job(
+        INGEST_JOB,
+        selection=AssetSelection.assets(raw_billing_files).downstream(),
+        description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
+    )
+    return Definitions(
+        assets=[raw_billing_files, dbt_assets, serving_snapshot],
+        asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance],
+        jobs=[ingest_job],
+        sensors=[build_export_files_sensor(INGEST_JOB)],
+        resources=build_resources(settings),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    """Loaded lazily by `dagster-webserver -w workspace.yaml`, so importing this module has no side effects."""
+    return build_definitions(get_settings())
