@@ -68,9 +68,16 @@ def raw_billing_files(
 ):
     settings = autostack.get()
     settings.ensure_dirs()
-    objects = sources.expand(config.uris, settings) if config.uris else sources.discover(settings)
-    context.log.info(f"{len(objects)} export file(s) to consider")
     results: list[LoadResult] = []
+    if config.uris:
+        objects = sources.expand(config.uris, settings)
+    else:
+        listing = sources.scan(settings)  # a source that cannot be listed is reported; the others still load
+        objects = listing.objects
+        for source, reason in listing.failures.items():
+            results.append(LoadResult(source, "quarantined", error=f"{source}: cannot be listed: {reason}"))
+            context.log.error(results[-1].error)
+    context.log.info(f"{len(objects)} export file(s) to consider")
     with warehouse.get_connection() as con:
         ensure_raw_tables(con)
         for number, obj in enumerate(objects, start=1):
@@ -80,7 +87,7 @@ def raw_billing_files(
                 results.append(LoadResult(obj.uri, "quarantined", error=f"{obj.uri}: cannot be fetched: {exc}"))
                 context.log.error(results[-1].error)
                 continue
-            result = load_file(con, source, quarantine_dir=settings.quarantine_dir, run_id=context.run_id, force=config.force)
+            result = load_file(con, source, quarantine_dir=settings.quarantine_dir, run_id=context.run.run_id, force=config.force)
             results.append(result)
             _log_result(context, number, len(objects), result)
         con.execute("CHECKPOINT")

@@ -14,6 +14,7 @@ Delivery semantics, as the clouds deliver:
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -252,7 +253,7 @@ def load_file(
         con.execute("COMMIT")
     except (duckdb.Error, ValueError) as exc:
         con.execute("ROLLBACK")
-        message = f"{source.uri}: read as {fmt.name} but could not be loaded: {_first_line(exc)}"
+        message = f"{source.uri}: read as {fmt.name} but could not be loaded: {_first_line(exc)}{_locate_bad_value(con, probe, exc)}"
         return _quarantine(con, source, checksum, size, fmt, message, load_id, run_id, now, quarantine_dir)
     return LoadResult(
         source.uri, "loaded", fmt.name, fmt.provider, int(rows), float(billed) if billed is not None else None,
@@ -271,8 +272,39 @@ def _check_partition_keys(con, source: SourceFile) -> None:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """DuckDB's message without the SQL echo and fix suggestions: what went wrong, where."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    kept = []
+    for line in lines:
+        if line.startswith(("LINE ", "Possible fixes", "* ", "^")) or not line:
+            if kept:
+                break
+            continue
+        kept.append(line)
+    return " ".join(kept)[:1500] or type(exc).__name__
+
+
+def _locate_bad_value(con, probe: FileProbe, exc: Exception) -> str:
+    """For a value that does not convert, say in which record and column of the file it sits."""
+    match = re.search(r'Could not convert string "(.*?)" to ([A-Z0-9(), ]+)', str(exc))
+    if not match:
+        return ""
+    value = match.group(1)
+    try:
+        rows = con.execute(
+            f"""SELECT record, "column" FROM (
+                    SELECT * FROM (SELECT row_number() OVER () AS record, COLUMNS(*)::VARCHAR FROM {probe.read_sql()})
+                    UNPIVOT (value FOR "column" IN (COLUMNS(* EXCLUDE record))))
+                WHERE value = ? ORDER BY record LIMIT 1""",
+            [value],
+        ).fetchall()
+    except duckdb.Error:
+        return ""
+    if not rows:
+        return ""
+    record, column = rows[0]
+    where = f"line {record + 1}" if probe.container == "csv" else f"record {record}"
+    return f" (at {where}, column {column!r})"
 
 
 def _with_uri(message: str, source: SourceFile) -> str:

@@ -50,15 +50,21 @@ class FileProbe:
             opts.update({k: v for k, v in options.items()})
             rendered = ", ".join(f"{k}={v}" for k, v in opts.items())
             return f"read_json({self.sql_path()}, {rendered})"
+        # The header was read already: give DuckDB the columns instead of letting it sniff, so a
+        # malformed row fails with its line number rather than a dialect-detection error.
+        columns = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in self.columns)
         opts = {
             "header": "true",
-            "all_varchar": "true",
+            "auto_detect": "false",
+            "columns": "{" + columns + "}",
             "delim": "','",
             "quote": "'\"'",
             "escape": "'\"'",
             "strict_mode": "true",
             "null_padding": "false",
         }
+        if self.compression == "gzip":
+            opts["compression"] = "'gzip'"
         opts.update({k: v for k, v in options.items()})
         rendered = ", ".join(f"{k}={v}" for k, v in opts.items())
         return f"read_csv({self.sql_path()}, {rendered})"
