@@ -176,7 +176,8 @@ def _jsonl_rows(probe: FileProbe) -> str:
     compression = f", compression='{probe.compression}'" if probe.compression else ""
     where = _literal(f"{probe.path}: line ")
     lines = (
-        f"read_csv({probe.sql_path()}, columns={{'line': 'VARCHAR'}}, header=false, delim='\\x01', "
+        # Delimiter: the byte 0x01, which valid JSON never holds unescaped, so a line stays whole.
+        f"read_csv({probe.sql_path()}, columns={{'line': 'VARCHAR'}}, header=false, delim='{chr(1)}', "
         f"quote='', escape='', auto_detect=false, max_line_size=67108864{compression})"
     )
     # preserve_insertion_order (DuckDB's default) keeps row_number() in file order.
