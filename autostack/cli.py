@@ -199,7 +199,7 @@ def cmd_export_focus(settings: Settings, out: Path) -> int:
 STATUS_QUERIES = {
     "Files": """
         SELECT source_uri AS file, format, outcome, row_count AS rows, round(billed_total, 2) AS billed,
-               currency, array_to_string(list_transform(billing_periods, p -> strftime(p, '%Y-%m')), ',') AS periods,
+               currency, array_to_string(list_transform(billing_periods, lambda p: strftime(p, '%Y-%m')), ',') AS periods,
                strftime(loaded_at, '%Y-%m-%d %H:%M') AS loaded_at
         FROM (SELECT *, row_number() OVER (PARTITION BY source_uri ORDER BY loaded_at DESC) AS n FROM ingest.file_loads)
         WHERE n = 1 ORDER BY source_uri""",
@@ -212,10 +212,9 @@ STATUS_QUERIES = {
 
 
 def cmd_status(settings: Settings) -> int:
-    from orchestration.defs.quality import CENT, reconciliation_rows
+    from orchestration.defs.quality import reconciliation_failures, reconciliation_rows
 
     con = connect_snapshot(settings)
-    problems = 0
     try:
         for title, query in STATUS_QUERIES.items():
             cursor = con.execute(query)
@@ -229,12 +228,11 @@ def cmd_status(settings: Settings) -> int:
         con.close()
     print("\nQuarantined files")
     print("\n".join(f"  {uri}\n    {error}" for uri, error in quarantined) if quarantined else "  none")
-    problems += len(quarantined)
-    bad = [r for r in recon if r["source_billed"] is None or r["focus_billed"] is None or abs(float(r["difference"])) >= CENT]
-    print(f"\nReconciliation (published snapshot): {len(recon) - len(bad)} of {len(recon)} account-periods match their sources to the cent")
+    bad = reconciliation_failures(recon)
+    print(f"\nReconciliation (published snapshot): {len(recon) - len(bad)} of {len(recon)} file billing periods match their source's billed total to the cent")
     for r in bad:
-        print(f"  MISMATCH {r['raw_table']} {r['billing_account_id']} {r['billing_period']}: source {r['source_billed']} vs focus {r['focus_billed']}")
-    problems += len(bad)
+        print(f"  MISMATCH {r['source_uri']} {r['billing_period']} (accounts {r['billing_account_id']}): "
+              f"source {r['source_billed']} vs focus {r['focus_billed']}")
     print("\nChecks (latest run)")
     for line in _latest_check_lines(settings):
         print(f"  {line}")

@@ -24,14 +24,15 @@ def build_definitions(settings: Settings) -> Definitions:
     dbt_assets = build_dbt_assets(settings)
     ingest_job = define_asset_job(
         INGEST_JOB,
-        selection=AssetSelection.assets(raw_billing_files).downstream(),
+        # Reference seeds are not downstream of the raw tables but the models need them built.
+        selection=AssetSelection.assets(raw_billing_files).downstream() | AssetSelection.groups("reference"),
         description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
     )
     return Definitions(
         assets=[raw_billing_files, dbt_assets, serving_snapshot],
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance],
         jobs=[ingest_job],
-        sensors=[build_export_files_sensor(INGEST_JOB)],
+        sensors=[build_export_files_sensor(INGEST_JOB, settings)],
         resources=build_resources(settings),
     )
 

@@ -17,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from orchestration import sources
+from orchestration.checks.raw_expectations import check_raw_loads
 from orchestration.ingest.formats import FORMATS
 from orchestration.ingest.loader import LoadResult, ensure_raw_tables, load_file
 from orchestration.resources import AutoStackSettings
@@ -61,6 +62,14 @@ def _raw_table_spec(raw_table: str) -> AssetSpec:
             asset=FILE_LOADS,
             description="Every file of the run was recognized and loaded; quarantined files are named with their error.",
         ),
+        AssetCheckSpec(
+            "loaded_rows_meet_expectations",
+            asset=FILE_LOADS,
+            description=(
+                "great-expectations on the raw rows this run loaded: numeric amounts, non-null slice keys, "
+                "ISO 4217 currency codes, charge periods in a sane range with end >= start."
+            ),
+        ),
     ],
 )
 def raw_billing_files(
@@ -91,6 +100,7 @@ def raw_billing_files(
             results.append(result)
             _log_result(context, number, len(objects), result)
         con.execute("CHECKPOINT")
+        quality = check_raw_loads(con, [r.load_id for r in results if r.outcome == "loaded"])
     loaded = [r for r in results if r.outcome == "loaded"]
     bad = [r for r in results if r.outcome == "quarantined"]
     periods = sorted({p for r in loaded for p in r.billing_periods})
@@ -117,6 +127,18 @@ def raw_billing_files(
         severity=AssetCheckSeverity.ERROR,
         description=("; ".join(r.error or r.uri for r in bad))[:2000] if bad else "all files loaded",
         metadata={"quarantined": MetadataValue.md(_files_table(bad)) if bad else "none"},
+    )
+    failed_tables = [q for q in quality if not q.success]
+    yield AssetCheckResult(
+        asset_key=FILE_LOADS,
+        check_name="loaded_rows_meet_expectations",
+        passed=not failed_tables,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            "; ".join(f"{q.table}: {len(q.failures)} expectation(s) failed" for q in failed_tables)
+            if failed_tables else f"{sum(q.row_count for q in quality)} loaded rows meet expectations"
+        ),
+        metadata={"results": MetadataValue.md("\n\n".join(q.to_markdown() for q in quality) or "no rows loaded")},
     )
 
 

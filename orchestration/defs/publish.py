@@ -38,7 +38,7 @@ def serving_snapshot(context: AssetExecutionContext, autostack: AutoStackSetting
         rows = con.execute("SELECT count(*) FROM focus.costs_v1_2").fetchall()[0][0]
     target = settings.serving_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{context.run_id[:8]}.tmp")
+    staging = target.with_name(f".{target.name}.{context.run.run_id[:8]}.tmp")
     shutil.copyfile(settings.warehouse_path, staging)
     os.replace(staging, target)
     return MaterializeResult(metadata={"path": str(target), "focus_rows": rows, "bytes": target.stat().st_size})

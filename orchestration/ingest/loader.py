@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS ingest.partitions (
     load_id VARCHAR NOT NULL,
     row_count BIGINT,
     billed_total DECIMAL(38, 12),
+    paired_billed_total DECIMAL(38, 12),
     currency VARCHAR
 );
 """
@@ -198,6 +199,7 @@ def load_file(
             f"""CREATE OR REPLACE TEMP TABLE _parts AS
             SELECT {", ".join(keys)}, count(*) AS row_count,
                    CAST({fmt.billed_total_sql} AS DECIMAL(38, 12)) AS billed_total,
+                   CAST({fmt.paired_billed_total_sql or 'NULL'} AS DECIMAL(38, 12)) AS paired_billed_total,
                    {fmt.currency_sql} AS currency
             FROM _staged GROUP BY ALL"""
         )
@@ -233,7 +235,8 @@ def load_file(
         )
         con.execute(
             f"""INSERT INTO ingest.partitions
-            SELECT ?, ?, ?, {", ".join(keys)}, ?, ?, ?, row_count, billed_total, currency FROM _parts""",
+            SELECT ?, ?, ?, {", ".join(keys)}, ?, ?, ?, row_count, billed_total, paired_billed_total, currency
+            FROM _parts""",
             [fmt.raw_table, fmt.name, fmt.provider, source.uri, source.delivery, load_id],
         )
         summary = con.execute(

@@ -89,6 +89,9 @@ class ExportFormat:
     billed_total_sql: str
     currency_sql: str
     provider: str
+    # Azure's actual export, when the amortized export of the same slice is loaded too, contributes
+    # only its commitment purchases and refunds: the billed total of just those rows.
+    paired_billed_total_sql: str | None = None
     extra: dict = field(default_factory=dict)
 
 

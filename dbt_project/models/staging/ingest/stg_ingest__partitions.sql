@@ -9,5 +9,6 @@ select
     load_id,
     row_count,
     billed_total,
+    paired_billed_total,
     currency
 from {{ source('ingest', 'partitions') }}

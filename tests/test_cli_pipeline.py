@@ -1,0 +1,126 @@
+"""The CLI end to end: real Dagster runs, real dbt build, real validator, on the shipped samples."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pytest
+
+from autostack.cli import main
+from conftest import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+
+def sql_json(capsys, query: str):
+    capsys.readouterr()
+    assert main(["sql", query, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_ingest_status_sql_export_and_reload(autostack_home, capsys, tmp_path):
+    focus_dir = tmp_path / "exports" / "focus"
+    shutil.copytree(SAMPLES / "focus-1.0-sample-aws", focus_dir)
+
+    assert main(["ingest", str(focus_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "loaded" in err and "focus_sample_aws.csv" in err and "942 rows" in err
+
+    totals = sql_json(capsys, "SELECT count(*) AS n, sum(BilledCost) AS billed FROM focus.costs")
+    con = duckdb.connect()
+    expected = con.execute(
+        f"SELECT count(*), sum(CAST(BilledCost AS DECIMAL(38,12))) FROM read_csv('{focus_dir / 'focus_sample_aws.csv'}', all_varchar=true)"
+    ).fetchall()[0]
+    assert totals[0]["n"] == expected[0]
+    assert totals[0]["billed"] == pytest.approx(float(expected[1]), abs=0.005)
+
+    # The marts reconcile to focus.costs.
+    marts = sql_json(capsys, "SELECT (SELECT sum(billed_cost) FROM marts.daily_costs) AS daily, (SELECT sum(billed_cost) FROM marts.monthly_costs) AS monthly")
+    assert marts[0]["daily"] == pytest.approx(totals[0]["billed"], abs=1e-9)
+    assert marts[0]["monthly"] == pytest.approx(totals[0]["billed"], abs=1e-9)
+
+    # CSV output for scripts and a readable table by default.
+    assert main(["sql", "SELECT ProviderName, count(*) AS n FROM focus.costs GROUP BY 1", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["ProviderName,n", "AWS,942"]
+    assert main(["sql", "SELECT 1 AS one"]) == 0
+    assert "one" in capsys.readouterr().out
+
+    # The snapshot is read-only: SQL cannot change published data.
+    assert main(["sql", "DELETE FROM focus.costs_v1_2"]) == 1
+    assert "read-only" in capsys.readouterr().err.lower()
+
+    for name in ("focus.csv", "focus.parquet"):
+        out = tmp_path / "out" / name
+        assert main(["export", "focus", str(out)]) == 0
+        reader = "read_csv" if name.endswith(".csv") else "read_parquet"
+        assert con.execute(f"SELECT count(*) FROM {reader}('{out}')").fetchall()[0][0] == expected[0]
+    assert main(["export", "focus", str(tmp_path / "out" / "focus.xlsx")]) == 1
+
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    assert "focus_sample_aws.csv" in status and "2024-09" in status
+    assert "1 of 1 file billing periods match" in status
+    assert "billed_cost_reconciles_to_sources: succeeded" in status
+
+    # Loading the same files again changes no total.
+    assert main(["ingest", str(focus_dir)]) == 0
+    assert "unchanged" in capsys.readouterr().err
+    again = sql_json(capsys, "SELECT count(*) AS n, sum(BilledCost) AS billed FROM focus.costs")
+    assert again == totals
+
+
+def test_a_corrupt_file_is_named_and_the_rest_still_loads(autostack_home, capsys, tmp_path):
+    delivery = tmp_path / "exports"
+    shutil.copytree(SAMPLES / "focus-1.0-sample-aws", delivery / "good")
+    (delivery / "bad").mkdir()
+    corrupt = delivery / "bad" / "truncated.csv.gz"
+    corrupt.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    unknown = delivery / "bad" / "inventory.csv"
+    unknown.write_text("sku,count\nA,1\n")
+
+    assert main(["ingest", str(delivery)]) == 1
+    err = capsys.readouterr().err
+    assert "QUARANTINED" in err and str(corrupt) in err and str(unknown) in err
+    assert "Tried:" in err
+    rows = sql_json(capsys, "SELECT count(*) AS n FROM focus.costs")
+    assert rows[0]["n"] == 942
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    assert "Quarantined files" in status and str(unknown) in status
+
+
+def test_missing_path_and_no_snapshot_give_clear_errors(autostack_home, capsys, tmp_path):
+    assert main(["sql", "SELECT 1"]) == 1
+    assert "nothing is published yet" in capsys.readouterr().err
+    assert main(["ingest", str(tmp_path / "nope")]) == 1
+    assert str(tmp_path / "nope") in capsys.readouterr().err
+
+
+def test_a_file_landing_is_noticed_by_the_sensor_and_published_by_its_run(autostack_home, capsys):
+    """Sensor tick → RunRequest → the real ingest job → the data in the published snapshot."""
+    from dagster import DagsterInstance, build_sensor_context
+
+    from autostack.cli import prepare_dagster_home
+    from orchestration.definitions import INGEST_JOB, build_definitions
+
+    prepare_dagster_home(autostack_home)
+    delivery = autostack_home.default_landing_dir / "focus" / "2024-09"
+    shutil.copytree(SAMPLES / "focus-1.0-sample-aws", delivery)
+    defs = build_definitions(autostack_home)
+    sensor = defs.resolve_sensor_def("new_export_files")
+    with DagsterInstance.get() as instance:
+        tick = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert len(tick.run_requests) == 1
+        request = tick.run_requests[0]
+        assert request.run_config["ops"]["raw_billing_files"]["config"]["uris"] == [str(delivery / "focus_sample_aws.csv")]
+        result = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+            run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False
+        )
+        assert result.success
+        next_tick = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor))
+        assert not next_tick.run_requests
+    rows = sql_json(capsys, "SELECT count(*) AS n FROM focus.costs")
+    assert rows[0]["n"] == 942

@@ -1,0 +1,44 @@
+"""Every definition loads, and the asset graph is a reviewed snapshot: a change to it shows as a diff.
+
+Refresh after an intended change: UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_definitions.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestration.definitions import INGEST_JOB, build_definitions
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.txt"
+
+
+def render_graph(defs) -> str:
+    graph = defs.resolve_asset_graph()
+    lines = []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        parents = ", ".join(sorted(p.to_user_string() for p in node.parent_keys)) or "-"
+        checks = ", ".join(sorted(c.name for c in node.check_keys)) or "-"
+        lines.append(f"{key.to_user_string()} [{node.group_name}] <- {parents} | checks: {checks}")
+    return "\n".join(lines) + "\n"
+
+
+def test_asset_graph_matches_snapshot(autostack_home):
+    defs = build_definitions(autostack_home)
+    rendered = render_graph(defs)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(rendered)
+    assert rendered == SNAPSHOT.read_text(), "asset graph changed: review and refresh the snapshot"
+
+
+def test_jobs_sensor_and_pools(autostack_home):
+    defs = build_definitions(autostack_home)
+    job = defs.resolve_job_def(INGEST_JOB)
+    assert job is not None
+    assert defs.resolve_sensor_def("new_export_files").job_name == INGEST_JOB
+    graph = defs.resolve_asset_graph()
+    writers = [graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
+    # Every asset that writes the warehouse shares the `warehouse` pool (limit 1 in dagster.yaml).
+    for node in writers:
+        assert node.pools == {"warehouse"}, node.key
