@@ -287,11 +287,18 @@ def cmd_up(settings: Settings, serve: bool, host: str, dagster_port: int) -> int
     env = {**os.environ, "DAGSTER_HOME": str(settings.dagster_home), "AUTOSTACK_HOME": str(settings.home)}
     bindir = Path(sys.executable).parent
     workspace = str(PROJECT_ROOT / "workspace.yaml")
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    webserver_log = open(logs / "dagster-webserver.log", "a")
+    daemon_log = open(logs / "dagster-daemon.log", "a")
     processes = [
-        subprocess.Popen([str(bindir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(dagster_port)], env=env, cwd=PROJECT_ROOT),
-        subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env, cwd=PROJECT_ROOT),
+        subprocess.Popen([str(bindir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(dagster_port)],
+                         env=env, cwd=PROJECT_ROOT, stdout=webserver_log, stderr=subprocess.STDOUT),
+        subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace],
+                         env=env, cwd=PROJECT_ROOT, stdout=daemon_log, stderr=subprocess.STDOUT),
     ]
-    _progress(f"autostack: Dagster UI on http://{host}:{dagster_port} (sensors and schedules run in the daemon); Ctrl-C stops")
+    _progress(f"autostack: Dagster UI on http://{host}:{dagster_port}; the daemon runs the new_export_files sensor")
+    _progress(f"autostack: logs in {logs}; Ctrl-C stops")
 
     def stop(*_):
         for proc in processes:
@@ -311,6 +318,8 @@ def cmd_up(settings: Settings, serve: bool, host: str, dagster_port: int) -> int
         pass
     finally:
         stop()
+        webserver_log.close()
+        daemon_log.close()
     return code
 
 
