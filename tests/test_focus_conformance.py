@@ -233,3 +233,24 @@ def test_rules_model_checks_translate_to_sql():
     assert _predicate_sql(allowed) == "(\"ChargeClass\" IS NULL OR \"ChargeClass\" = 'Correction')"
     assert _predicate_sql({"CheckFunction": "CheckNotValue", "ColumnName": "BilledCost", "Value": 0}) == '"BilledCost" <> 0'
     assert _predicate_sql({"CheckFunction": "CheckGreaterOrEqualThanValue", "ColumnName": "x", "Value": 0}) is None
+
+
+def test_a_large_table_is_validated_on_a_stratified_sample_that_keeps_every_combination(tmp_path):
+    import duckdb
+
+    from orchestration.checks.focus_conformance import export_for_validator
+
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE costs AS SELECT
+               CASE WHEN i = 7 THEN 'Credit' ELSE 'Usage' END AS ChargeCategory,
+               'AWS' AS ProviderName, CAST(i AS DECIMAL(38, 12)) AS BilledCost, 'x' AS x_SourceUri
+           FROM range(100000) t(i)"""
+    )
+    path = tmp_path / "sample.parquet"
+    written = export_for_validator(con, "costs", path, max_rows=5000)
+    assert 4000 <= written <= 7000
+    categories = dict(con.execute(f"SELECT ChargeCategory, count(*) FROM read_parquet('{path}') GROUP BY 1").fetchall())
+    assert categories["Credit"] == 1, "the one rare row is kept"
+    assert written == export_for_validator(con, "costs", tmp_path / "again.parquet", max_rows=5000), "deterministic"
+    assert export_for_validator(con, "costs", tmp_path / "all.parquet", max_rows=None) == 100000

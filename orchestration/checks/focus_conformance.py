@@ -397,10 +397,25 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def export_for_validator(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
+# Columns whose combinations a sample must all contain: the rules mostly test these.
+STRATA_COLUMNS = (
+    "ProviderName", "ChargeCategory", "ChargeClass", "ChargeFrequency", "PricingCategory",
+    "CommitmentDiscountCategory", "CommitmentDiscountStatus", "CommitmentDiscountType",
+    "CapacityReservationStatus", "ServiceCategory", "ServiceSubcategory", "BillingCurrency",
+)
+DEFAULT_MAX_ROWS = 500_000
+ROWS_PER_STRATUM = 25
+
+
+def export_for_validator(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, *, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> int:
     """Write the FOCUS (non-`x_`) columns of `table` to Parquet as the validator reads them best.
 
-    Returns the number of rows written.
+    focus-validator holds the whole file in memory (pandas/polars), so a table larger than
+    `max_rows` is validated on a deterministic stratified sample: every combination of the
+    STRATA_COLUMNS values keeps up to ROWS_PER_STRATUM rows, and a hash-uniform sample fills up to
+    about `max_rows`. Returns the number of rows written.
     """
     quoted = _quote_table(table)
     try:
@@ -408,7 +423,9 @@ def export_for_validator(con: duckdb.DuckDBPyConnection, table: str, path: Path)
     except duckdb.Error as exc:
         raise ValueError(f"table {table} cannot be read for FOCUS validation: {str(exc).splitlines()[0]}") from exc
     columns = []
+    present = set()
     for name, type_, *_ in described:
+        present.add(name)
         if name.startswith("x_"):
             continue
         columns.append(f"{_export_expression(_ident(name), type_.upper())} AS {_ident(name)}")
@@ -416,7 +433,18 @@ def export_for_validator(con: duckdb.DuckDBPyConnection, table: str, path: Path)
         raise ValueError(f"table {table} has no FOCUS columns (only x_ columns or none at all)")
     path.parent.mkdir(parents=True, exist_ok=True)
     target = "'" + str(path).replace("'", "''") + "'"
-    con.execute(f"COPY (SELECT {', '.join(columns)} FROM {quoted}) TO {target} (FORMAT parquet)")
+    total = int(con.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0][0])
+    source = quoted
+    if max_rows is not None and total > max_rows:
+        strata = ", ".join(_ident(c) for c in STRATA_COLUMNS if c in present) or "1"
+        every = -(-total // max_rows)  # ceil: keep about one row in `every`
+        row_hash = "hash(" + ", ".join(_ident(n) for n, *_ in described if not n.startswith("x_")) + ")"
+        source = f"""(SELECT * EXCLUDE (stratum_rank, row_hash) FROM (
+                SELECT *, {row_hash} AS row_hash,
+                       row_number() OVER (PARTITION BY {strata} ORDER BY {row_hash}) AS stratum_rank
+                FROM {quoted})
+            WHERE stratum_rank <= {ROWS_PER_STRATUM} OR row_hash % {every} = 0)"""
+    con.execute(f"COPY (SELECT {', '.join(columns)} FROM {source}) TO {target} (FORMAT parquet)")
     return int(con.execute(f"SELECT count(*) FROM read_parquet({target})").fetchall()[0][0])
 
 
