@@ -166,6 +166,8 @@ def load_file(
     """Load one file. Never raises for bad input: the result says what happened and why."""
     ensure_manifest(con)
     con.execute("SET TimeZone = 'UTC'")
+    # Row order within a table carries no meaning here; not keeping it lets large inserts stream.
+    con.execute("SET preserve_insertion_order = false")
     now = datetime.now(UTC).replace(tzinfo=None)
     load_id = uuid.uuid4().hex
     try:
@@ -193,16 +195,24 @@ def load_file(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_raw_table_ddl(fmt))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {select}")
-        _check_partition_keys(con, source)
+        # Straight into the raw table (one pass over the file, no staging copy); the rows are told
+        # apart by their load id until the transaction commits.
+        raw_cols = ", ".join(f'"{c}"' for c in (*fmt.raw_columns, *PARTITION_COLUMNS))
+        con.execute(
+            f"""INSERT INTO {fmt.raw_table} ({raw_cols}, {", ".join(PROVENANCE_COLUMNS)})
+            SELECT {raw_cols}, ?, ?, ?, ?, ? FROM ({select})""",
+            [source.uri, fmt.name, source.delivery, load_id, now],
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _parts AS
             SELECT {", ".join(keys)}, count(*) AS row_count,
                    CAST({fmt.billed_total_sql} AS DECIMAL(38, 12)) AS billed_total,
                    CAST({fmt.paired_billed_total_sql or 'NULL'} AS DECIMAL(38, 12)) AS paired_billed_total,
                    {fmt.currency_sql} AS currency
-            FROM _staged GROUP BY ALL"""
+            FROM {fmt.raw_table} WHERE x_load_id = ? GROUP BY ALL""",
+            [load_id],
         )
+        _check_partition_keys(con)
         # Loads whose slices this file replaces: its own earlier version, and other deliveries' slices.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _touched AS
@@ -210,7 +220,7 @@ def load_file(
                 OR (t.delivery <> ? AND EXISTS (SELECT 1 FROM _parts p WHERE {key_match})))""",
             [fmt.raw_table, source.uri, source.delivery],
         )
-        con.execute(f"DELETE FROM {fmt.raw_table} WHERE x_source_uri = ?", [source.uri])
+        con.execute(f"DELETE FROM {fmt.raw_table} WHERE x_source_uri = ? AND x_load_id <> ?", [source.uri, load_id])
         con.execute(
             f"DELETE FROM {fmt.raw_table} t USING _parts p WHERE {key_match} AND t.x_delivery <> ?",
             [source.delivery],
@@ -226,12 +236,6 @@ def load_file(
             WHERE outcome = 'loaded' AND (source_uri = ? OR load_id IN (SELECT load_id FROM _touched))
               AND load_id NOT IN (SELECT load_id FROM ingest.partitions)""",
             [source.uri, source.uri],
-        )
-        raw_cols = ", ".join(f'"{c}"' for c in (*fmt.raw_columns, *PARTITION_COLUMNS))
-        con.execute(
-            f"""INSERT INTO {fmt.raw_table} ({raw_cols}, {", ".join(PROVENANCE_COLUMNS)})
-            SELECT {raw_cols}, ?, ?, ?, ?, ? FROM _staged""",
-            [source.uri, fmt.name, source.delivery, load_id, now],
         )
         con.execute(
             f"""INSERT INTO ingest.partitions
@@ -250,7 +254,6 @@ def load_file(
             [load_id, source.uri, source.delivery, str(source.local_path), checksum, size, source.modified_at,
              fmt.name, fmt.provider, fmt.raw_table, accounts or [], periods or [], rows, billed, currency, run_id, now],
         )
-        con.execute("DROP TABLE _staged")
         con.execute("DROP TABLE _parts")
         con.execute("DROP TABLE _touched")
         con.execute("COMMIT")
@@ -264,9 +267,9 @@ def load_file(
     )
 
 
-def _check_partition_keys(con, source: SourceFile) -> None:
+def _check_partition_keys(con) -> None:
     bad = con.execute(
-        "SELECT count(*) FROM _staged WHERE x_billing_account_id IS NULL OR x_billing_period IS NULL"
+        "SELECT coalesce(sum(row_count), 0) FROM _parts WHERE x_billing_account_id IS NULL OR x_billing_period IS NULL"
     ).fetchall()[0][0]
     if bad:
         raise ValueError(
