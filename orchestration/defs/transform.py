@@ -6,6 +6,7 @@ graph reads: export files → raw.* / ingest.* → stg_* → int_* → focus/cos
 
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """What dbt's profiles.yml reads from the environment."""
-    return {"AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path)}
+    return {"AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_LOG_PATH": str(settings.home / "dbt-logs")}
 
 
 def dbt_project(settings: Settings) -> DbtProject:
@@ -57,6 +58,16 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
     return _dbt_cli(dbt_project(settings))
 
 
+KEPT_DBT_RUNS = 20
+
+
+def _keep_newest(folder: Path, count: int) -> None:
+    """dbt writes a few MB of artifacts per run; keep the newest runs' for debugging."""
+    runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in runs[count:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 class AutoStackDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -82,6 +93,9 @@ def build_dbt_assets(settings: Settings):
         name="autostack_dbt",
     )
     def autostack_dbt(context: AssetExecutionContext, dbt: DbtCliResource):
-        yield from dbt.cli(["build"], context=context).stream()
+        # Each run's dbt artifacts under AUTOSTACK_HOME, not in the project folder.
+        runs = settings.dbt_target_dir / "runs"
+        yield from dbt.cli(["build"], context=context, target_path=runs / context.run.run_id).stream()
+        _keep_newest(runs, KEPT_DBT_RUNS)
 
     return autostack_dbt

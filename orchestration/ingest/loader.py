@@ -166,8 +166,6 @@ def load_file(
     """Load one file. Never raises for bad input: the result says what happened and why."""
     ensure_manifest(con)
     con.execute("SET TimeZone = 'UTC'")
-    # Row order within a table carries no meaning here; not keeping it lets large inserts stream.
-    con.execute("SET preserve_insertion_order = false")
     now = datetime.now(UTC).replace(tzinfo=None)
     load_id = uuid.uuid4().hex
     try:
