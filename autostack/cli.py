@@ -266,6 +266,24 @@ def _latest_check_lines(settings: Settings) -> list[str]:
 
 
 # --------------------------------------------------------------------------- up
+def cmd_demo_data(settings: Settings, out: Path | None, months: int, end: date | None, seed: int, scale: float) -> int:
+    from autostack.demo.generate import DemoConfig, generate
+
+    if months < 1 or scale <= 0:
+        raise CliError(f"--months must be at least 1 and --scale positive (got {months}, {scale})")
+    config = DemoConfig(out=out or settings.home / "demo", months=months, seed=seed, scale=scale,
+                        **({"end": end} if end else {}))
+    summary = generate(config)
+    print(f"demo estate {summary.start} .. {summary.end} (seed {summary.seed}, scale {summary.scale:g}) in {summary.out}")
+    for export, rows in summary.rows.items():
+        print(f"  {export:<18} {rows:>12,} rows")
+    print(f"  {'billing rows':<18} {summary.billing_rows:>12,}")
+    print(f"  {'metric rows':<18} {summary.metric_rows:>12,}")
+    print(f"  {summary.anomalies} anomalies and {summary.waste_items} waste items planted; {summary.files} files "
+          f"in {summary.seconds:g} s")
+    return EXIT_OK
+
+
 def seed_landing_with_samples(settings: Settings) -> bool:
     """With no sources configured and an empty landing folder, deliver the shipped samples to it."""
     from orchestration.sources import discover
@@ -275,6 +293,14 @@ def seed_landing_with_samples(settings: Settings) -> bool:
     target = settings.default_landing_dir / "samples"
     shutil.copytree(SAMPLES_DIR, target, dirs_exist_ok=True)
     _progress(f"autostack: no exports configured; delivered the shipped samples to {target}")
+    from autostack.demo.generate import DemoConfig, generate
+
+    # Metrics and ground truth are Parquet/JSON, which the landing scan would take for exports: they
+    # go outside the landing folder.
+    demo = generate(DemoConfig(out=settings.home / "demo-truth", exports_dir=settings.default_landing_dir / "demo",
+                               truth_dir=settings.home / "demo-truth"))
+    _progress(f"autostack: generated the demo estate ({demo.billing_rows:,} billing rows, {demo.start} .. {demo.end}) "
+              f"into {settings.default_landing_dir / 'demo'}; its metrics and ground truth are in {settings.home / 'demo-truth'}")
     return True
 
 
@@ -348,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="what is loaded: files, billing periods, providers, totals, check results")
 
+    demo = sub.add_parser("demo-data", help="generate the demo estate: multi-cloud exports, utilization metrics, ground truth")
+    demo.add_argument("--out", type=Path, default=None, help="output folder (default: $AUTOSTACK_HOME/demo)")
+    demo.add_argument("--months", type=int, default=13, help="months of history (default 13)")
+    demo.add_argument("--end", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="last day (default yesterday)")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--scale", type=float, default=1.0, help="size of the estate (1.0 ~ 150k billing rows a year)")
+
     sql = sub.add_parser("sql", help="read-only SQL on the published data")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -372,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(settings)
         if args.command == "sql":
             return cmd_sql(settings, args.query, args.format, args.max_rows)
+        if args.command == "demo-data":
+            return cmd_demo_data(settings, args.out, args.months, args.end, args.seed, args.scale)
     except CliError as exc:
         print(f"autostack: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
