@@ -1,0 +1,174 @@
+"""The benchmarks in benchmarks/ run, at tiny sizes, and write their results table.
+
+Results go to tmp_path, never into docs/. focus-converter's own virtualenv is never created
+here (it takes a minute and the package index); its comparison is skipped when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from autostack.settings import PROJECT_ROOT
+
+BENCH = PROJECT_ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_lib  # noqa: E402
+import cur_data  # noqa: E402
+from cur_to_focus import FOCUS_CONVERTER_VENV, focus_converter_executable  # noqa: E402
+
+ROWS = 2_000
+
+
+def _table_rows(markdown: str) -> list[dict[str, str]]:
+    """The result table (the one whose header is RESULT_COLUMNS) as dicts."""
+    lines = markdown.splitlines()
+    header = "| " + " | ".join(bench_lib.RESULT_COLUMNS) + " |"
+    assert header in lines, f"no results table with columns {bench_lib.RESULT_COLUMNS} in:\n{markdown[:2000]}"
+    start = lines.index(header) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        rows.append(dict(zip(bench_lib.RESULT_COLUMNS, cells)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def cur_file(tmp_path_factory) -> Path:
+    return cur_data.generate(ROWS, tmp_path_factory.mktemp("cur") / f"cur1_athena_{ROWS}.parquet")
+
+
+def test_generated_cur_is_a_realistic_legacy_athena_export(cur_file):
+    from orchestration.ingest.formats.base import probe_file
+    from orchestration.ingest.loader import detect_format
+
+    assert detect_format(probe_file(cur_file)).name == "aws_cur_legacy_athena"
+    con = duckdb.connect()
+    stats = con.execute(f"""
+        SELECT count(*), count(DISTINCT identity_line_item_id), count(DISTINCT bill_billing_period_start_date),
+               count(DISTINCT line_item_usage_account_id), count(DISTINCT line_item_resource_id),
+               count(DISTINCT CAST(line_item_usage_start_date AS DATE)) FILTER (WHERE line_item_line_item_type = 'Usage'),
+               count(DISTINCT line_item_line_item_type)
+        FROM read_parquet('{cur_file}')""").fetchall()[0]
+    rows, ids, periods, accounts, resources, usage_days, line_item_types = stats
+    assert rows == ROWS and ids == ROWS
+    assert periods == 1
+    assert accounts > 10 and resources > 100 and usage_days >= 25
+    assert line_item_types >= 10  # Usage, Tax, RI and Savings Plans lines, credits, refunds, discounts, fees
+    # A Savings Plan negation and the covered line it negates keep the same key after variation.
+    unmatched = con.execute(f"""
+        SELECT count(*) FROM read_parquet('{cur_file}') n
+        WHERE n.line_item_line_item_type = 'SavingsPlanNegation' AND NOT EXISTS (
+            SELECT 1 FROM read_parquet('{cur_file}') c
+            WHERE c.line_item_line_item_type = 'SavingsPlanCoveredUsage'
+              AND c.line_item_resource_id = n.line_item_resource_id
+              AND c.line_item_usage_start_date = n.line_item_usage_start_date
+              AND c.line_item_usage_account_id = n.line_item_usage_account_id)""").fetchall()[0][0]
+    assert unmatched == 0
+
+
+def test_generation_is_deterministic(tmp_path, cur_file):
+    again = cur_data.generate(ROWS, tmp_path / "again.parquet")
+    con = duckdb.connect()
+    differing = con.execute(f"""
+        SELECT count(*) FROM (SELECT * FROM read_parquet('{cur_file}') EXCEPT SELECT * FROM read_parquet('{again}'))""").fetchall()[0][0]
+    assert differing == 0
+
+
+def test_measure_reports_wall_time_and_peak_rss():
+    m = bench_lib.measure("alloc", [sys.executable, "-c", "x = bytearray(200_000_000); print(len(x))"])
+    assert m.ok and m.stdout.strip() == "200000000"
+    assert m.peak_rss_bytes is not None and m.peak_rss_bytes > 200_000_000
+    failed = bench_lib.measure("fail", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert failed.returncode == 3 and not failed.ok
+    slow = bench_lib.measure("slow", [sys.executable, "-c", "import time; time.sleep(30)"], timeout=1)
+    assert slow.timed_out and slow.seconds < 10
+
+
+def _run(script: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cur_to_focus_writes_autostack_and_floor_results(tmp_path, cur_file):
+    results, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
+    done = _run("cur_to_focus.py", "--input", str(cur_file), "--results", str(results), "--json", str(raw),
+                "--work-dir", str(tmp_path / "work"), "--focus-converter", "skip")
+    assert done.returncode == 0, done.stderr[-4000:]
+    text = results.read_text()
+    assert text.startswith("# Benchmarks") and "Machine: cpus (nproc)" in text and "duckdb 2." in text
+    rows = _table_rows(text)
+    stages = {(r["tool"], r["stage"]) for r in rows}
+    assert ("AutoStack", "load_file → raw.aws_cur") in stages
+    assert ("AutoStack", "total: load + seed + run → focus.costs_v1_2") in stages
+    assert any(tool == "DuckDB (floor)" for tool, _ in stages)
+    for r in rows:
+        assert r["rows"] == f"{ROWS:,}"
+        assert float(r["seconds"]) > 0 and r["peak RSS (MB)"], r
+    assert "EXPLAIN ANALYZE" in text and "dbt run: time per model" in text
+    details = json.loads(raw.read_text())["sizes"][0]
+    assert details["load"]["rows"] == ROWS and details["failures"] == []
+    assert not (tmp_path / "work" / f"cur_to_focus_{ROWS}").exists()  # scratch warehouses removed
+
+
+@pytest.mark.slow
+def test_cur_to_focus_compares_with_focus_converter(tmp_path, cur_file):
+    if not focus_converter_executable(FOCUS_CONVERTER_VENV).exists():
+        pytest.skip(f"focus-converter's environment {FOCUS_CONVERTER_VENV} is absent; the test suite does not create it "
+                    "(run `.venv/bin/python benchmarks/cur_to_focus.py --rows 1000000` once to create it)")
+    results = tmp_path / "benchmarks.md"
+    done = _run("cur_to_focus.py", "--input", str(cur_file), "--results", str(results), "--work-dir", str(tmp_path / "work"),
+                "--focus-converter", "existing", "--skip-dbt-tests", "--no-profile")
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = _table_rows(results.read_text())
+    converter = [r for r in rows if r["tool"] == "focus-converter"]
+    assert len(converter) == 2 and all(r["notes"] == f"{ROWS:,} rows written" for r in converter)
+    assert "vs focus-converter" in results.read_text()
+
+
+@pytest.mark.slow
+def test_end_to_end_writes_stage_timings(tmp_path, cur_file):
+    results, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
+    done = _run("end_to_end.py", "--input", str(cur_file), "--results", str(results), "--json", str(raw),
+                "--work-dir", str(tmp_path / "work"))
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = _table_rows(results.read_text())
+    stages = [r["stage"] for r in rows]
+    for expected in ("ingest", "dbt build (staging → focus → marts, tests)", "check: reconciliation",
+                     "check: FOCUS 1.2 conformance (focus-validator)", "publish: serving snapshot",
+                     "total (process: imports, definitions, run)"):
+        assert expected in stages, stages
+    total = next(r for r in rows if r["stage"].startswith("total"))
+    assert f"focus.costs rows published: {ROWS}" in total["notes"]
+    run = json.loads(raw.read_text())[0]
+    assert run["failures"] == [] and run["rows"] == ROWS
+    assert any(c["check"] == "billed_cost_reconciles_to_sources" and c["passed"] for c in run["checks"])
+    assert "focus.costs_v1_2 / focus.costs" in run["layers"]
+
+
+@pytest.mark.slow
+def test_end_to_end_generate_runs_the_demo_estate_or_says_it_is_missing(tmp_path):
+    import end_to_end
+
+    results, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
+    args = ["--generate", "--generate-args", "--out {out} --months 1 --scale 0.02", "--results", str(results),
+            "--json", str(raw), "--work-dir", str(tmp_path / "work")]
+    done = _run("end_to_end.py", *args)
+    if not end_to_end.demo_data_available():
+        assert done.returncode != 0 and "autostack demo-data" in done.stderr
+        assert not results.exists()
+        return
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = _table_rows(results.read_text())
+    assert rows[0]["tool"] == "generate" and rows[0]["stage"] == "autostack demo-data"
+    run = json.loads(raw.read_text())[0]
+    assert run["rows"] > 0 and run["failures"] == []
