@@ -8,6 +8,7 @@ largest chunk the sink was handed, which the streaming test bounds.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,9 @@ import pyarrow.parquet as pq
 CHUNK_ROWS = 50_000  # the most rows a writer converts at once; Parquet row groups are this size at most
 
 
-class Sink:
+class Sink(ABC):
+    """A file written in chunks to `<name>.partial` and renamed into place when closed."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,8 +36,9 @@ class Sink:
             self._write(chunk)
             self.rows += chunk.num_rows
 
+    @abstractmethod
     def _write(self, chunk: pa.Table) -> None:
-        raise NotImplementedError
+        """Append one chunk to the partial file."""
 
     def close(self, mtime: float | None = None) -> None:
         self._close()
@@ -42,8 +46,9 @@ class Sink:
         if mtime is not None:
             os.utime(self.path, (mtime, mtime))
 
+    @abstractmethod
     def _close(self) -> None:
-        raise NotImplementedError
+        """Finish the partial file (footer, flush)."""
 
 
 class ParquetSink(Sink):
