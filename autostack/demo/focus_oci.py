@@ -26,7 +26,7 @@ import pyarrow as pa
 from autostack.demo import arrowkit as ak
 from autostack.demo.estate import ENVIRONMENTS, MIS_TAGGED, PRODUCTS, TAGGED, TEAMS, UNTAGGED, Estate
 from autostack.demo.ledger import Ledger
-from autostack.demo.sinks import Sink
+from autostack.demo.sinks import CsvSink
 from autostack.demo.usage import alive, day_rng, traffic_factor
 from orchestration.ingest.focus_spec import FOCUS_1_2_COLUMNS
 
@@ -58,23 +58,6 @@ def _tags(quality: int, team: int, env: int) -> str | None:
     if quality == MIS_TAGGED:
         return json.dumps({"Team": TEAMS[team].title()}, separators=(",", ":"))
     return None
-
-
-class QuotedCsvSink(Sink):
-    """CSV with a header and every non-null value quoted (nulls are empty, unquoted)."""
-
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        import pyarrow.csv as pacsv
-
-        super().__init__(path)
-        options = pacsv.WriteOptions(include_header=True, quoting_style="all_valid")
-        self.writer = pacsv.CSVWriter(str(self.partial), schema, write_options=options)
-
-    def _write(self, chunk: pa.Table) -> None:
-        self.writer.write_table(chunk)
-
-    def _close(self) -> None:
-        self.writer.close()
 
 
 class FocusOciWriter:
@@ -209,7 +192,7 @@ class FocusOciWriter:
         for number, (month, first, stop) in enumerate(months):
             closed = number < len(months) - 1
             following = (month + timedelta(days=32)).replace(day=1)
-            sink = QuotedCsvSink(self.root / f"{month:%Y-%m}" / f"focus_{self.short}_{month:%Y%m}.csv", SCHEMA)
+            sink = CsvSink(self.root / f"{month:%Y-%m}" / f"focus_{self.short}_{month:%Y%m}.csv", SCHEMA, quote_all=True)
             billed = 0.0
             for day in range(first, stop):
                 table, cost = self.day_table(day, month, following, closed)

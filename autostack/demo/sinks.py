@@ -66,11 +66,12 @@ class ParquetSink(Sink):
 
 
 class CsvSink(Sink):
-    """CSV with a header, quoting only where needed (as Cost Management and FOCUS exports write)."""
+    """CSV with a header, quoting only where needed (as Cost Management exports write), or every
+    non-null value (`quote_all`, as real FOCUS exports write; nulls stay empty and unquoted)."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, *, quote_all: bool = False) -> None:
         super().__init__(path)
-        options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
+        options = pacsv.WriteOptions(include_header=True, quoting_style="all_valid" if quote_all else "needed")
         self.writer = pacsv.CSVWriter(str(self.partial), schema, write_options=options)
 
     def _write(self, chunk: pa.Table) -> None:
