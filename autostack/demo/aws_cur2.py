@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from autostack.demo import arrowkit as ak
 from autostack.demo.estate import (
+    month_deliveries,
     ENVIRONMENTS, MIS_TAGGED, PRODUCTS, RESERVATION, SAVINGS_PLAN, SPOT, TAGGED, TEAMS, Estate, Fleet,
 )
 from autostack.demo.ledger import Ledger
@@ -590,11 +591,7 @@ class AwsCur2Writer:
         for number, (month, first, stop) in enumerate(months):
             current = number == len(months) - 1
             closed = not current
-            delivered = datetime.combine(est.window.date(stop - 1) + timedelta(days=1), datetime.min.time()) + timedelta(hours=6)
-            deliveries = [(stop, delivered)]
-            if current and stop - first > 3:
-                # An earlier month-to-date delivery, restated by the final one.
-                deliveries.insert(0, (stop - 3, delivered - timedelta(days=3)))
+            deliveries = month_deliveries(est.window, current, first, stop, hour=6)
             sinks = []
             for cut, at in deliveries:
                 folder = self.root / f"BILLING_PERIOD={month:%Y-%m}" / f"{at:%Y%m%dT%H%M%SZ}-{_sku(est.seed, month, cut)[:8].lower()}"

@@ -35,7 +35,17 @@ import numpy as np
 import pyarrow as pa
 
 from autostack.demo import arrowkit as ak
-from autostack.demo.estate import ENVIRONMENTS, MIS_TAGGED, PRODUCTS, RESERVATION, SPOT, TAGGED, TEAMS, Estate
+from autostack.demo.estate import (
+    ENVIRONMENTS,
+    MIS_TAGGED,
+    PRODUCTS,
+    RESERVATION,
+    SPOT,
+    TAGGED,
+    TEAMS,
+    Estate,
+    month_deliveries,
+)
 from autostack.demo.ledger import Ledger
 from autostack.demo.sinks import CsvSink
 from autostack.demo.usage import alive, bucket_gb, day_rng, machine_hours, spot_factor, traffic_factor
@@ -493,10 +503,7 @@ class AzureExportsWriter:
             current = number == len(months) - 1
             closed = not current
             last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-            delivered = datetime.combine(est.window.date(stop - 1) + timedelta(days=1), datetime.min.time()) + timedelta(hours=5)
-            cuts = [(stop, delivered)]
-            if current and stop - first > 3:
-                cuts.insert(0, (stop - 3, delivered - timedelta(days=3)))  # an earlier month-to-date run
+            cuts = month_deliveries(est.window, current, first, stop, hour=5)
             runs = []
             for cut, at in cuts:
                 sinks = {}

@@ -14,7 +14,7 @@ into daily line items; nothing here grows with the number of days or billing row
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -81,6 +81,17 @@ class Window:
             out.append((first.replace(day=1), day, stop))
             day = stop
         return out
+
+
+def month_deliveries(window: Window, current: bool, first: int, stop: int, hour: int) -> list[tuple[int, datetime]]:
+    """When a month's export is delivered, as (first day index not included, delivery time): the
+    morning after its last day; for the current month also an earlier month-to-date delivery three
+    days before, which the final one restates (as AWS and Azure re-deliver month-to-date data)."""
+    delivered = datetime.combine(window.date(stop - 1) + timedelta(days=1), datetime.min.time()) + timedelta(hours=hour)
+    deliveries = [(stop, delivered)]
+    if current and stop - first > 3:
+        deliveries.insert(0, (stop - 3, delivered - timedelta(days=3)))
+    return deliveries
 
 
 @dataclass

@@ -143,8 +143,7 @@ def check_raw_table(
     frame = _rows_of_loads(con, table, suite, load_ids)
     results = _validate(frame, suite, today or datetime.now(UTC).date(), name=table)
     quoted_table = ".".join(_quote(p) for p in table.split("."))
-    placeholders = ", ".join("?" for _ in load_ids)
-    rows = con.execute(f"SELECT count(*) FROM {quoted_table} WHERE x_load_id IN ({placeholders})", list(load_ids))
+    rows = con.execute(f"SELECT count(*) FROM {quoted_table} WHERE x_load_id IN ({_markers(load_ids)})", list(load_ids))
     return RawQualityResult(table, load_ids, int(rows.fetchall()[0][0]), results)
 
 
@@ -154,10 +153,9 @@ def check_raw_loads(
     """Check every raw table these loads wrote to (from ingest.file_loads), one result per table."""
     if not load_ids:
         return []
-    placeholders = ", ".join("?" for _ in load_ids)
     rows = con.execute(
         f"SELECT raw_table, list(load_id ORDER BY load_id) FROM ingest.file_loads "
-        f"WHERE load_id IN ({placeholders}) AND raw_table IS NOT NULL AND outcome = 'loaded' GROUP BY raw_table "
+        f"WHERE load_id IN ({_markers(load_ids)}) AND raw_table IS NOT NULL AND outcome = 'loaded' GROUP BY raw_table "
         f"ORDER BY raw_table",
         [str(i) for i in load_ids],
     ).fetchall()
@@ -181,11 +179,15 @@ def _rows_of_loads(con, table: str, suite: RawTableSuite, load_ids: tuple[str, .
         [_quote(c) for c in grouped] + [f"min({_quote(c)}) AS {_quote(c)}" for c in suite.amounts]
     )
     group_by = ", ".join(_quote(c) for c in grouped) or "()"
-    placeholders = ", ".join("?" for _ in load_ids)
     return con.execute(
-        f"SELECT {selected} FROM {quoted_table} WHERE x_load_id IN ({placeholders}) GROUP BY {group_by}",
+        f"SELECT {selected} FROM {quoted_table} WHERE x_load_id IN ({_markers(load_ids)}) GROUP BY {group_by}",
         list(load_ids),
     ).df()
+
+
+def _markers(values) -> str:
+    """Parameter markers for an IN list of `values`."""
+    return ", ".join("?" for _ in values)
 
 
 def _quote(column: str) -> str:
