@@ -30,6 +30,7 @@ class Settings:
     s3_endpoint_url: str | None = None
     validator_python: Path = field(default=PROJECT_ROOT / ".venv-validator" / "bin" / "python")
     sensor_interval_seconds: int = 60
+    app_store_url_override: str | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -43,7 +44,8 @@ class Settings:
 
     @property
     def app_store_url(self) -> str:
-        return os.environ.get("AUTOSTACK_APP_STORE_URL") or f"sqlite:///{self.home / 'app.sqlite'}"
+        """SQLAlchemy URL of the app store: `AUTOSTACK_APP_STORE_URL`, else a SQLite file in home."""
+        return self.app_store_url_override or f"sqlite:///{self.home / 'app.sqlite'}"
 
     @property
     def dagster_home(self) -> Path:
@@ -92,4 +94,5 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("AUTOSTACK_S3_ENDPOINT_URL") or None,
         validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
         sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
+        app_store_url_override=env.get("AUTOSTACK_APP_STORE_URL") or None,
     )
