@@ -385,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--max-rows", type=int, default=200, help="rows shown in table format (default 200)")
+
+    from autostack.commands import register_all
+
+    register_all(sub)
     return parser
 
 
@@ -407,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sql(settings, args.query, args.format, args.max_rows)
         if args.command == "demo-data":
             return cmd_demo_data(settings, args.out, args.months, args.end, args.seed, args.scale)
+        if getattr(args, "handler", None) is not None:
+            return args.handler(settings, args)
     except CliError as exc:
         print(f"autostack: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
