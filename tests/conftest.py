@@ -60,3 +60,55 @@ def run_dbt(settings: Settings, *args: str) -> None:
                 if str(getattr(r, "status", "")) not in ("success", "pass", "RunStatus.Success", "TestStatus.Pass"):
                     failures.append(f"{r.node.unique_id}: {r.status}: {r.message}")
         raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception}\n" + "\n".join(failures))
+
+
+# --------------------------------------------------------------------------- the demo estate, loaded once
+DEMO_END = "2026-11-20"  # fixed, so the history (and every number derived from it) never moves
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory, worker_id) -> Settings:
+    """An AUTOSTACK_HOME holding 13 months of the demo estate (scale 0.15), loaded by the real
+    ingest job (everything downstream of the raw tables ran: dbt, checks, ML, publish).
+
+    Built once per test session and shared by all xdist workers (a file lock guards the build).
+    Treat it as read-only: tests that change state copy what they need into their own home.
+    Its demo folder (metrics, ground truth) is `demo_home.home / "demo"`.
+    """
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent
+    home = root / "demo-home"
+    with FileLock(str(root / "demo-home.lock")):
+        done = home / ".built"
+        settings = get_settings({"AUTOSTACK_HOME": str(home)})
+        if not done.exists():
+            _build_demo_home(settings)
+            done.write_text("ok")
+    return settings
+
+
+def _build_demo_home(settings: Settings) -> None:
+    from datetime import date
+
+    from autostack.cli import prepare_dagster_home, run_ingest
+    from autostack.demo.generate import DemoConfig, generate
+
+    settings.ensure_dirs()
+    demo = settings.home / "demo"
+    generate(DemoConfig(out=demo, months=13, end=date.fromisoformat(DEMO_END), seed=7, scale=0.15))
+    env = {"AUTOSTACK_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        prepare_dagster_home(settings)
+        code = run_ingest(settings, [str(demo / "exports")])
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert code == 0, f"loading the demo estate failed (exit {code}); see {settings.home}"
