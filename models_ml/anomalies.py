@@ -1,0 +1,211 @@
+"""Cost anomalies: a day's cost for a scope above its expected range, and what caused it.
+
+Expected cost of day t: the median of the same weekday in the four weeks before (robust to one
+odd week), plus the recurring day-of-month charge of that day (fees on the 1st are expected, see
+`forecasting.day_of_month_excess`, re-estimated each month). Expected range: expected ± `z`
+robust standard deviations (1.4826 × MAD) of the last 56 days' residuals, with a floor of 2% of
+expected. A day is an anomaly when its cost is above the range AND its impact (actual − expected)
+is at least `min_impact` dollars AND at least `min_relative` of expected.
+
+Flagged days are left out of the residuals that set the range's width. Flagged days close
+together (gaps up to `run_gap_days`) form one run; a run whose rise is still there `shift_days`
+after it began is a new level (a launch, a planned migration): only its days that also rose
+above the new level are reported. A recent run, whose later days are not in the data yet, is
+reported whole. Likewise a one-day rise that comes back on the same day of the next two months is
+a new monthly charge, not an incident.
+
+Days of month that carried a recurring charge in any of the last three months (a support fee on
+the 1st, a reservation on the 3rd) are not judged: the charge's amount changes with purchases,
+which are not usage incidents. The first five weeks of a series are its baseline.
+
+Only increases are flagged: cost going down is not an incident to alert on (as in AWS Cost
+Anomaly Detection).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from models_ml.forecasting import _day_of_month, day_of_month_excess
+
+ANOMALY_COLUMNS = ["scope_type", "scope_value", "cost_view", "anomaly_date", "actual_cost", "expected_cost",
+                   "lower_bound", "upper_bound", "impact"]
+ROOT_CAUSE_DIMENSIONS = ("service", "sub_account", "billing_account", "region", "resource", "usage_type", "tag")
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    min_impact: float = 5.0  # dollars a day
+    min_relative: float = 0.2  # of expected
+    z: float = 3.0
+    warmup_days: int = 35
+    residual_days: int = 56
+    shift_days: int = 21
+    run_gap_days: int = 2
+    relative_floor: float = 0.02
+
+
+def _median4(values: list[float]) -> float:
+    ordered = sorted(values)
+    k = len(ordered)
+    return ordered[k // 2] if k % 2 else 0.5 * (ordered[k // 2 - 1] + ordered[k // 2])
+
+
+def _runs(indexes: list[int], gap: int) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for i in indexes:
+        if runs and i - runs[-1][-1] <= gap + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def detect(values: np.ndarray, start: date, config: AnomalyConfig = AnomalyConfig()) -> list[dict]:
+    """Anomalous days of one daily series starting on `start` (dicts with the ANOMALY_COLUMNS' values)."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    doms = _day_of_month(start, np.arange(n))
+    excess = np.zeros(32)
+    residuals: list[float] = []
+    flagged: dict[int, dict] = {}
+    for t in range(n):
+        if doms[t] == 1 or t == config.warmup_days:
+            # From the raw history: a fee on every 1st is expected, not an anomaly.
+            excess = day_of_month_excess(values[:t], start, any_rise=True) if t >= 35 else np.zeros(32)
+        if t < config.warmup_days:
+            continue
+        expected = _median4([values[t - 7 * k] for k in range(1, 5)])
+        if excess[doms[t]] >= max(config.min_impact, config.min_relative * abs(expected)):
+            continue
+        recent = np.asarray(residuals[-config.residual_days:])
+        sd = 1.4826 * float(np.median(np.abs(recent - np.median(recent)))) if len(recent) >= 7 else 0.0
+        sd = max(sd, config.relative_floor * abs(expected), 0.01)
+        lower, upper = expected - config.z * sd, expected + config.z * sd
+        actual = values[t]
+        impact = actual - expected
+        if (actual > upper and impact >= config.min_impact
+                and impact >= config.min_relative * max(abs(expected), 1e-9)):
+            flagged[t] = {"anomaly_date": start + timedelta(days=t), "actual_cost": float(actual),
+                          "expected_cost": float(expected), "lower_bound": float(lower),
+                          "upper_bound": float(upper), "impact": float(impact)}
+        else:
+            residuals.append(actual - expected)  # flagged days never widen the range
+    found = []
+    for run in _runs(sorted(flagged), gap=config.run_gap_days):
+        if _is_level_shift(values, run, flagged, config):
+            found.extend(_on_new_level(values, run, flagged, config))
+        else:
+            found.extend(flagged[t] for t in run if not _recurs_monthly(values, start, t, flagged[t]["impact"]))
+    return found
+
+
+def _recurs_monthly(values: np.ndarray, start: date, t: int, impact: float) -> bool:
+    """A rise that comes back on the same day of the next two months is a new monthly charge.
+
+    Judged in hindsight, once both later months are in the data.
+    """
+    day = start + timedelta(days=t)
+    later_rises = []
+    for months in (1, 2):
+        index = day.year * 12 + day.month - 1 + months
+        try:
+            same_day = date(index // 12, index % 12 + 1, day.day)
+        except ValueError:
+            return False
+        i = (same_day - start).days
+        if i + 7 >= len(values):
+            return False
+        later_rises.append(values[i] - _median4([values[i - 7], values[i + 7]]))
+    return all(rise >= 0.5 * impact for rise in later_rises)
+
+
+def _on_new_level(values: np.ndarray, run: list[int], flagged: dict[int, dict], config: AnomalyConfig) -> list[dict]:
+    """Days of a level shift that rose above the new level too (a scale-out on the day after a launch).
+
+    The new level of day t is the median of its weekday three to six weeks later: judged in hindsight,
+    as the shift itself is.
+    """
+    out = []
+    for t in run:
+        later = [values[t + 7 * k] for k in range(3, 7) if t + 7 * k < len(values)]
+        if len(later) < 2:
+            continue
+        row = flagged[t]
+        expected = _median4(later)
+        half_width = row["upper_bound"] - row["expected_cost"]
+        impact = values[t] - expected
+        if (values[t] > expected + half_width and impact >= config.min_impact
+                and impact >= config.min_relative * max(abs(expected), 1e-9)):
+            out.append({**row, "expected_cost": float(expected), "lower_bound": float(expected - half_width),
+                        "upper_bound": float(expected + half_width), "impact": float(impact)})
+    return out
+
+
+def _is_level_shift(values: np.ndarray, run: list[int], flagged: dict[int, dict], config: AnomalyConfig) -> bool:
+    """A rise still there `shift_days` after it began is a new level (a launch), not an incident.
+
+    Judged only once those days are in the data; until then the run is reported.
+    """
+    first = run[0]
+    later = values[first + config.shift_days: first + config.shift_days + 7]
+    if len(later) < 7:
+        return False
+    expected = flagged[first]["expected_cost"]
+    impact = float(np.median([flagged[t]["impact"] for t in run]))
+    return float(np.median(later)) - expected >= 0.5 * impact
+
+
+def detect_many(series: list[tuple[tuple[str, str, str], date, np.ndarray]],
+                config: AnomalyConfig = AnomalyConfig()) -> pd.DataFrame:
+    """detect() over [((scope_type, scope_value, cost_view), start, values)] into one DataFrame."""
+    rows = []
+    for key, start, values in series:
+        for anomaly in detect(values, start, config):
+            rows.append((*key, *(anomaly[c] for c in ANOMALY_COLUMNS[3:])))
+    return pd.DataFrame(rows, columns=ANOMALY_COLUMNS)
+
+
+def baseline_dates(anomaly_date: date, weeks: int = 4) -> list[date]:
+    """The same weekday in the `weeks` weeks before: what a contributor's expected cost is read from."""
+    return [anomaly_date - timedelta(days=7 * k) for k in range(1, weeks + 1)]
+
+
+def root_causes(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> list[dict]:
+    """Contributors to one anomaly, ranked by how much they rose over their baseline.
+
+    `detail` has the scope's cost on the anomaly date and its baseline dates, one row per
+    (charge_date, dimension, value) with column `cost`; dimension is one of ROOT_CAUSE_DIMENSIONS
+    (a tag's value is `key=value`). A contributor's expected cost is the median over the baseline
+    dates (0 where it had none). Returns the top contributors with a positive delta:
+    [{dimension, value, actual, expected, delta, share}], share = delta / the sum of positive
+    deltas of that dimension.
+    """
+    if detail.empty:
+        return []
+    base = baseline_dates(anomaly_date)
+    frame = detail.assign(charge_date=pd.to_datetime(detail["charge_date"]).dt.date)
+    pivot = frame.pivot_table(index=["dimension", "value"], columns="charge_date", values="cost", aggfunc="sum",
+                              fill_value=0.0)
+    actual = pivot[anomaly_date] if anomaly_date in pivot.columns else pd.Series(0.0, index=pivot.index)
+    base_cols = [d for d in base if d in pivot.columns]
+    base_frame = pivot.reindex(columns=base, fill_value=0.0)
+    expected = base_frame.median(axis=1) if base_cols else pd.Series(0.0, index=pivot.index)
+    delta = actual - expected
+    out = pd.DataFrame({"actual": actual, "expected": expected, "delta": delta}).reset_index()
+    out = out[out["delta"] > 0]
+    positive_by_dimension = out.groupby("dimension")["delta"].transform("sum")
+    out["share"] = out["delta"] / positive_by_dimension
+    out = out.sort_values(["delta", "dimension", "value"], ascending=[False, True, True]).head(top)
+    return [{"dimension": r.dimension, "value": str(r.value), "actual": round(float(r.actual), 4),
+             "expected": round(float(r.expected), 4), "delta": round(float(r.delta), 4),
+             "share": round(float(r.share), 4)} for r in out.itertuples()]
+
+
+def root_causes_json(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> str:
+    return json.dumps(root_causes(detail, anomaly_date, top))
