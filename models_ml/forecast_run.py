@@ -13,6 +13,7 @@ Prophet nothing to earn).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -135,7 +136,8 @@ def forecast_many(series: list[ScopeSeries], config: ForecastConfig = ForecastCo
         # Prophet series are the slow ones: deal them round-robin so each worker gets its share.
         ordered = sorted(series, key=lambda s: (not s.allow_prophet, -len(s.values)))
         chunks = [ordered[i::workers * 4] for i in range(workers * 4)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: the caller may hold threads (DuckDB, Dagster) that a forked child would deadlock on.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = [r for part in pool.map(_run_chunk, [(c, config) for c in chunks if c]) for r in part]
     return {
         "forecasts": pd.DataFrame([row for r in results for row in r.forecasts], columns=FORECAST_COLUMNS),

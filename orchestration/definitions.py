@@ -10,6 +10,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, definitions
 
 from autostack.settings import Settings, get_settings
 from orchestration.defs.ingest import raw_billing_files
+from orchestration.defs.ml import ML_CHECKS, ml_anomalies, ml_forecasts
 from orchestration.defs.publish import serving_snapshot
 from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
 from orchestration.defs.sensors import build_export_files_sensor
@@ -29,8 +30,8 @@ def build_definitions(settings: Settings) -> Definitions:
         description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
     )
     return Definitions(
-        assets=[raw_billing_files, dbt_assets, serving_snapshot],
-        asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance],
+        assets=[raw_billing_files, dbt_assets, ml_forecasts, ml_anomalies, serving_snapshot],
+        asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance, *ML_CHECKS],
         jobs=[ingest_job],
         sensors=[build_export_files_sensor(INGEST_JOB, settings)],
         resources=build_resources(settings),

@@ -20,6 +20,10 @@ PUBLISHED_UPSTREAMS = [
     AssetKey(["marts", "daily_costs"]),
     AssetKey(["marts", "monthly_costs"]),
     AssetKey(["marts", "daily_costs_by_tag"]),
+    AssetKey(["ml", "forecasts"]),
+    AssetKey(["ml", "month_end_projections"]),
+    AssetKey(["ml", "forecast_backtests"]),
+    AssetKey(["ml", "anomalies"]),
 ]
 
 

@@ -1,0 +1,76 @@
+"""`autostack forecast` and `autostack anomalies` on the published demo snapshot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from autostack.cli import main
+
+
+@pytest.fixture
+def published(demo_home, autostack_home):
+    """The demo estate's published snapshot, copied into this test's own home (its app store is fresh)."""
+    autostack_home.serving_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_home.serving_path, autostack_home.serving_path)
+    return autostack_home
+
+
+@pytest.mark.slow
+def test_forecast_prints_projections_and_the_daily_forecast(published, capsys):
+    assert main(["forecast"]) == 0
+    out = capsys.readouterr().out
+    assert "projected_total" in out and "2026-11-20" in out and "total" in out
+
+    assert main(["forecast", "--scope", "provider", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["scope_value"] for r in rows} >= {"AWS", "Microsoft", "Google Cloud"}
+    assert all(r["lower_80"] <= r["projected_total"] <= r["upper_80"] for r in rows)
+
+    assert main(["forecast", "--scope", "provider=AWS", "--days", "5", "--cost-view", "effective"]) == 0
+    out = capsys.readouterr().out
+    assert "forecast_date" in out and "2026-11-25" in out and "2026-11-26" not in out
+
+
+@pytest.mark.slow
+def test_forecast_as_of_recomputes_from_the_history(published, capsys):
+    assert main(["forecast", "--scope", "total=total", "--as-of", "2026-10-15", "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    projection = json.loads(out[:out.index("]") + 1])
+    assert projection[0]["as_of_date"] == "2026-10-15" and projection[0]["month"] == "2026-10-01"
+
+    assert main(["forecast", "--as-of", "2030-01-01"]) == 1
+    assert "after the last complete day" in capsys.readouterr().err
+
+
+def test_forecast_rejects_an_unknown_scope_type(published, capsys):
+    assert main(["forecast", "--scope", "team=data"]) == 1
+    assert "scope type must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_anomalies_list_and_feedback_kept_in_the_app_store(published, capsys):
+    assert main(["anomalies", "--all", "--scope", "sub_account", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows, "the demo estate's planted anomalies should be listed"
+    first = rows[0]
+    assert first["impact"] > 0 and first["status"] == "open" and first["top_cause"]
+
+    args = ["anomalies", "feedback", first["scope_type"], first["scope_value"], first["anomaly_date"],
+            "--feedback", "no", "--note", "a test", "--user", "tester"]
+    assert main(args) == 0
+    assert "feedback no" in capsys.readouterr().out
+
+    assert main(["anomalies", "--all", "--scope", "sub_account", "--format", "json"]) == 0
+    after = {(r["scope_value"], r["anomaly_date"]): r for r in json.loads(capsys.readouterr().out)}
+    assert after[(first["scope_value"], first["anomaly_date"])]["feedback"] == "no"
+
+    assert main(["anomalies", "feedback", "sub_account", "x", "2026-01-01"]) == 1
+    assert "at least one of" in capsys.readouterr().err
+
+
+def test_anomalies_without_a_snapshot_says_what_to_do(autostack_home, capsys):
+    assert main(["anomalies"]) == 1
+    assert "autostack ingest" in capsys.readouterr().err

@@ -1,0 +1,212 @@
+"""models_ml on small synthetic series with known answers (no warehouse, no Dagster)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from models_ml import anomalies as an
+from models_ml import backtest as bt
+from models_ml import forecasting as fc
+from models_ml.asof import last_complete_day
+from models_ml.forecast_run import ForecastConfig, ScopeSeries, forecast_scope
+from models_ml.scopes import dense_series
+
+START = date(2026, 1, 1)  # a Thursday
+NO_PROPHET = ForecastConfig(prophet="never", backtest_months=6)
+
+
+def weekly_series(days: int, weekday: float = 120.0, weekend: float = 80.0, noise: float = 0.0, seed: int = 1) -> np.ndarray:
+    wd = (START.weekday() + np.arange(days)) % 7
+    values = np.where(wd < 5, weekday, weekend).astype(float)
+    if noise:
+        values = values + np.random.default_rng(seed).normal(0, noise, days)
+    return values
+
+
+# --------------------------------------------------------------------------- as-of date
+def _daily(rows):
+    return pl.DataFrame(rows, schema=["date", "provider", "cost"], orient="row")
+
+
+def test_as_of_is_the_last_day_every_active_provider_delivered():
+    rows = [(START + timedelta(days=i), p, 1.0) for i in range(10) for p in ("AWS", "Azure")]
+    rows.append((START + timedelta(days=10), "AWS", 1.0))  # Azure has not delivered day 10 yet
+    assert last_complete_day(_daily(rows)) == START + timedelta(days=9)
+
+
+def test_as_of_ignores_a_provider_silent_for_more_than_a_week():
+    rows = [(START + timedelta(days=i), "AWS", 1.0) for i in range(20)]
+    rows += [(START + timedelta(days=i), "GCP", 1.0) for i in range(5)]  # GCP stopped after day 4
+    assert last_complete_day(_daily(rows)) == START + timedelta(days=19)
+
+
+def test_as_of_rejects_empty_or_malformed_input():
+    with pytest.raises(ValueError, match="no cost data"):
+        last_complete_day(pl.DataFrame(schema={"date": pl.Date, "provider": pl.Utf8, "cost": pl.Float64}))
+    with pytest.raises(ValueError, match="provider"):
+        last_complete_day(pl.DataFrame({"date": [START], "cost": [1.0]}))
+
+
+# --------------------------------------------------------------------------- forecasts
+def test_flat_series_gets_a_flat_forecast_with_tight_intervals():
+    series = ScopeSeries("total", "total", "billed", START, np.full(150, 100.0))
+    result = forecast_scope(series, NO_PROPHET)
+    predicted = np.array([row[5] for row in result.forecasts])
+    assert np.allclose(predicted, 100.0, atol=1e-6)
+    lows, highs = np.array([row[6] for row in result.forecasts]), np.array([row[7] for row in result.forecasts])
+    assert np.allclose(lows, 100.0, atol=1e-6) and np.allclose(highs, 100.0, atol=1e-6)
+    _, _, _, month, as_of, actual_to_date, projected, lo, hi, model, mape = result.projection
+    days_in_month = bt.month_end(as_of).day
+    assert month == as_of.replace(day=1)
+    assert actual_to_date == pytest.approx(100.0 * as_of.day)
+    assert projected == pytest.approx(100.0 * days_in_month)
+    assert mape == pytest.approx(0.0, abs=1e-9)
+
+
+def test_weekly_pattern_is_captured():
+    values = weekly_series(140, noise=1.0)
+    prediction = fc.predict(fc.SEASONAL_MEAN, values, START, 14)
+    future_wd = (START.weekday() + len(values) + np.arange(14)) % 7
+    assert np.all(np.abs(prediction.predicted[future_wd < 5] - 120) < 3)
+    assert np.all(np.abs(prediction.predicted[future_wd >= 5] - 80) < 3)
+
+
+def test_month_start_fee_is_forecast_on_the_first():
+    values = weekly_series(150, noise=0.5)
+    days = [START + timedelta(days=i) for i in range(150)]
+    values += np.array([300.0 if d.day == 1 else 0.0 for d in days])
+    prediction = fc.predict(fc.SEASONAL_MEAN, values, START, 40)
+    future = [START + timedelta(days=150 + h) for h in range(40)]
+    firsts = [h for h, d in enumerate(future) if d.day == 1]
+    assert len(firsts) == 2 and all(prediction.predicted[h] > 350 for h in firsts)
+    assert max(p for h, p in enumerate(prediction.predicted) if h not in firsts) < 130
+
+
+def test_short_series_gets_the_simple_model_and_says_so():
+    series = ScopeSeries("service", "New thing", "billed", date(2026, 5, 1), np.full(12, 5.0))
+    result = forecast_scope(series, NO_PROPHET)
+    model = result.projection[9]
+    assert model.startswith("recent_mean (short series: 12 days)")
+    assert all(row[10] == model for row in result.forecasts)
+
+
+def test_sparse_monthly_charge_is_projected_by_the_monthly_model():
+    days = [START + timedelta(days=i) for i in range(200)]
+    values = np.array([50.0 if d.day == 1 else 0.0 for d in days])
+    result = forecast_scope(ScopeSeries("service", "Support", "billed", START, values), NO_PROPHET)
+    assert "sparse series" in result.projection[9]
+    selected = [row for row in result.backtests if row[-1] and row[5] == "all"]
+    assert selected[0][4] == fc.MONTHLY_NAIVE
+    as_of = result.projection[4]
+    next_first = bt.add_months(as_of.replace(day=1), 1)
+    by_date = {row[4]: row[5] for row in result.forecasts}
+    assert by_date[next_first] == pytest.approx(50.0)
+
+
+def test_intervals_are_ordered_and_backtest_metrics_are_reported():
+    values = weekly_series(200, noise=6.0) * np.linspace(1.0, 1.3, 200)
+    result = forecast_scope(ScopeSeries("total", "total", "billed", START, values), NO_PROPHET)
+    for row in result.forecasts:
+        assert row[8] <= row[6] <= row[5] <= row[7] <= row[9]
+    _, _, _, _, _, actual, projected, lo, hi, model, mape = result.projection
+    assert lo <= projected <= hi and actual < projected
+    models = {row[4] for row in result.backtests}
+    assert {fc.SEASONAL_MEAN, fc.SEASONAL_NAIVE, fc.LINEAR_TREND} <= models
+    pooled = [row for row in result.backtests if row[5] == "all"]
+    assert sum(row[-1] for row in pooled) == 1  # exactly one winner
+    winner = min(pooled, key=lambda row: row[9])
+    assert winner[-1] and winner[4] == model
+    assert 0 <= mape < 0.05
+
+
+def test_backtest_never_uses_the_month_it_projects():
+    # A series that doubles on the 10th of its last backtest month: the projection made on day 7
+    # cannot know, so its error must be large.
+    values = np.full(180, 100.0)
+    as_of = START + timedelta(days=179)
+    months = bt.backtest_months(START, as_of, 1)
+    jump = (months[0] - START).days + 9
+    values[jump:] = 200.0
+    score, _ = bt.backtest_model(fc.SEASONAL_MEAN, values, START, months)
+    day7 = next(p for p in score.points if p.origin_day == 7)
+    assert day7.projected_total < 0.8 * day7.actual_total
+
+
+@pytest.mark.slow
+def test_prophet_competes_and_must_win_its_place():
+    values = weekly_series(200, noise=3.0)
+    result = forecast_scope(ScopeSeries("total", "total", "billed", START, values),
+                            ForecastConfig(prophet="always", backtest_months=2))
+    models = {row[4] for row in result.backtests}
+    assert fc.PROPHET in models
+    pooled = {row[4]: row for row in result.backtests if row[5] == "all"}
+    chosen = next(m for m, row in pooled.items() if row[-1])
+    assert pooled[chosen][9] == min(row[9] for row in pooled.values())
+
+
+# --------------------------------------------------------------------------- anomalies
+def test_a_planted_spike_is_flagged_and_nothing_else():
+    values = weekly_series(120, noise=2.0)
+    values[100] += 90.0
+    found = an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2))
+    assert [a["anomaly_date"] for a in found] == [START + timedelta(days=100)]
+    assert found[0]["impact"] == pytest.approx(90.0, abs=8.0)
+    assert found[0]["actual_cost"] > found[0]["upper_bound"]
+
+
+def test_thresholds_suppress_small_spikes():
+    values = weekly_series(120, noise=0.5)
+    values[100] += 8.0  # well outside the range, but under $10 and 20%
+    assert an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2)) == []
+    assert len(an.detect(values, START, an.AnomalyConfig(min_impact=1, min_relative=0.05))) == 1
+
+
+def test_a_launch_is_a_new_level_not_an_anomaly_but_a_spike_on_top_of_it_is():
+    values = weekly_series(160, noise=1.0)
+    values[80:] += 60.0  # a launch that stays
+    values[83:86] += 50.0  # a scale-out three days later, gone after three days
+    found = an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2))
+    assert [(a["anomaly_date"] - START).days for a in found] == [83, 84, 85]
+
+
+def test_a_fee_on_every_first_is_not_an_anomaly():
+    values = weekly_series(200, noise=1.0)
+    values += np.array([300.0 if (START + timedelta(days=i)).day == 1 else 0.0 for i in range(200)])
+    assert an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2)) == []
+
+
+def test_root_causes_are_ranked_by_their_rise():
+    day = date(2026, 3, 10)
+    rows = []
+    for d in [day, *an.baseline_dates(day)]:
+        spike = d == day
+        rows += [(d, "service", "EC2", 100.0 + (80.0 if spike else 0.0)),
+                 (d, "service", "S3", 20.0 + (5.0 if spike else 0.0)),
+                 (d, "region", "us-east-1", 120.0 + (85.0 if spike else 0.0)),
+                 (d, "tag", "team=data", 10.0)]
+    causes = an.root_causes(pd.DataFrame(rows, columns=["charge_date", "dimension", "value", "cost"]), day)
+    assert [(c["dimension"], c["value"]) for c in causes] == [("region", "us-east-1"), ("service", "EC2"), ("service", "S3")]
+    assert causes[1]["delta"] == pytest.approx(80.0) and causes[1]["share"] == pytest.approx(80 / 85, abs=1e-4)
+    assert json.loads(an.root_causes_json(pd.DataFrame(rows, columns=["charge_date", "dimension", "value", "cost"]), day))
+
+
+# --------------------------------------------------------------------------- scopes
+def test_dense_series_fill_gaps_and_keep_configured_tags_only():
+    frame = pd.DataFrame([
+        (date(2026, 1, 1), "total", "total", 5.0, 4.0),
+        (date(2026, 1, 3), "total", "total", 7.0, 6.0),
+        (date(2026, 1, 2), "tag:team", "data", 1.0, 1.0),
+        (date(2026, 1, 2), "tag:owner", "bob", 1.0, 1.0),
+    ], columns=["charge_date", "scope_type", "scope_value", "billed_cost", "effective_cost"])
+    out = {key: (start, list(values)) for key, start, values in dense_series(frame, date(2026, 1, 4), ("Team",))}
+    assert out[("total", "total", "billed")] == (date(2026, 1, 1), [5.0, 0.0, 7.0, 0.0])
+    assert ("tag:team", "data", "effective") in out
+    assert not any(key[0] == "tag:owner" for key in out)
+    with pytest.raises(ValueError, match="billed_cost"):
+        dense_series(frame.drop(columns=["billed_cost"]), date(2026, 1, 4), ())
