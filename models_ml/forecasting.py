@@ -92,6 +92,17 @@ def _recent_mean(history: np.ndarray, start: date, horizon: int) -> np.ndarray:
     return np.full(horizon, float(np.mean(y)) if len(y) else 0.0)
 
 
+def _nanmedian_columns(a: np.ndarray) -> np.ndarray:
+    """Median of each column ignoring NaN (NaN where a column has none); fast for a few rows."""
+    ordered = np.sort(a, axis=0)  # NaN sort last
+    valid = np.sum(~np.isnan(a), axis=0)
+    cols = np.arange(a.shape[1])
+    lo = ordered[np.maximum((valid - 1) // 2, 0), cols]
+    hi = ordered[np.maximum(valid // 2, 0), cols]
+    hi = np.where(valid % 2 == 1, lo, hi)
+    return np.where(valid > 0, 0.5 * (lo + hi), np.nan)
+
+
 def day_of_month_excess(history: np.ndarray, start: date, months: int = 3, *, any_rise: bool = False) -> np.ndarray:
     """Recurring monthly charges: excess per day of month (index 1..31) over its week-neighbours.
 
@@ -106,20 +117,19 @@ def day_of_month_excess(history: np.ndarray, start: date, months: int = 3, *, an
     n = len(history)
     if n < 35:
         return out
-    offsets = np.arange(n)
+    # Only the last `months` occurrences of each day matter: look at the last months + 2 weeks.
+    first = max(7, n - 31 * months - 14)
+    offsets = np.arange(first, n)
     dom = _day_of_month(start, offsets)
-    neighbours = np.full((4, n), np.nan)  # the same weekday one and two weeks before and after
+    neighbours = np.full((4, len(offsets)), np.nan)  # the same weekday one and two weeks before and after
     for row, shift in enumerate((-14, -7, 7, 14)):
-        if shift < 0:
-            neighbours[row, -shift:] = history[:shift]
-        else:
-            neighbours[row, :-shift] = history[shift:]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        excess_all = history - np.nanmedian(neighbours, axis=0)
+        source = offsets + shift
+        ok = (source >= 0) & (source < n)
+        neighbours[row, ok] = history[source[ok]]
+    excess_all = history[offsets] - _nanmedian_columns(neighbours)
     table = np.full((32, months), np.nan)
     for d in range(1, 32):
-        idx = np.flatnonzero(dom[7:] == d)[-months:] + 7  # a series' first week may be partial
+        idx = np.flatnonzero(dom == d)[-months:]
         table[d, :len(idx)] = excess_all[idx]
     finite = np.isfinite(table)
     if not finite.any():
@@ -128,9 +138,7 @@ def day_of_month_excess(history: np.ndarray, start: date, months: int = 3, *, an
     noise = 1.4826 * float(np.median(np.abs(pooled - np.median(pooled))))
     counts = finite.sum(axis=1)
     same_sign = (np.where(finite, table > 0, True).all(axis=1)) | (np.where(finite, table < 0, True).all(axis=1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nan_to_num(np.nanmedian(np.where(finite, table, np.nan), axis=1))
+    med = np.nan_to_num(_nanmedian_columns(table.T))
     if any_rise:
         # Days of month on which any recent occurrence carried a charge standing out of the noise.
         highest = np.where(finite, table, -np.inf).max(axis=1)

@@ -45,7 +45,7 @@ def test_forecast_as_of_recomputes_from_the_history(published, capsys):
     assert "after the last complete day" in capsys.readouterr().err
 
 
-def test_forecast_rejects_an_unknown_scope_type(published, capsys):
+def test_forecast_rejects_an_unknown_scope_type(autostack_home, capsys):
     assert main(["forecast", "--scope", "team=data"]) == 1
     assert "scope type must be one of" in capsys.readouterr().err
 
@@ -74,3 +74,18 @@ def test_anomalies_list_and_feedback_kept_in_the_app_store(published, capsys):
 def test_anomalies_without_a_snapshot_says_what_to_do(autostack_home, capsys):
     assert main(["anomalies"]) == 1
     assert "autostack ingest" in capsys.readouterr().err
+
+
+def test_feedback_store_round_trip_and_validation(autostack_home):
+    from datetime import date
+
+    from autostack.store.anomalies import get_all, set_feedback
+
+    set_feedback(autostack_home, "service", "EC2", "billed", date(2026, 3, 1), feedback="yes", user="ana")
+    row = set_feedback(autostack_home, "service", "EC2", "billed", "2026-03-01", status="resolved", note="fixed")
+    assert (row["feedback"], row["status"], row["note"], row["updated_by"]) == ("yes", "resolved", "fixed", "ana")
+    assert [(r["scope_value"], r["anomaly_date"]) for r in get_all(autostack_home)] == [("EC2", date(2026, 3, 1))]
+    with pytest.raises(ValueError, match="feedback 'maybe' is not one of yes, no, planned"):
+        set_feedback(autostack_home, "service", "EC2", "billed", date(2026, 3, 1), feedback="maybe")
+    with pytest.raises(ValueError, match="cost_view"):
+        set_feedback(autostack_home, "service", "EC2", "amortized", date(2026, 3, 1), status="open")
