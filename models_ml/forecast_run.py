@@ -130,7 +130,7 @@ def forecast_many(series: list[ScopeSeries], config: ForecastConfig = ForecastCo
                   workers: int | None = None) -> dict[str, pd.DataFrame]:
     """Every series' forecasts, month-end projection and backtest scores, as three DataFrames."""
     workers = workers or min(len(series), os.cpu_count() or 1) or 1
-    if workers <= 1 or len(series) < 4:
+    if workers <= 1 or len(series) < 8:
         results = [forecast_scope(s, config) for s in series]
     else:
         # Prophet series are the slow ones: deal them round-robin so each worker gets its share.

@@ -96,3 +96,74 @@ def test_ml_assets_on_the_demo_estate(demo_warehouse):
     finally:
         con.close()
     assert kept == [("acknowledged", "planned")]
+
+
+def _synthetic_warehouse(path, days: int, spike_day: int | None = None) -> None:
+    """marts.daily_costs, marts.daily_scope_costs and focus.costs of one AWS account: two services, a team tag."""
+    from datetime import timedelta
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA marts; CREATE SCHEMA focus")
+        con.execute("CREATE TABLE focus.costs (ChargePeriodStart TIMESTAMP, ProviderName VARCHAR, BillingAccountId VARCHAR, "
+                    "SubAccountId VARCHAR, ServiceName VARCHAR, RegionId VARCHAR, ResourceId VARCHAR, x_UsageType VARCHAR, "
+                    "Tags JSON, BilledCost DECIMAL(38,12), EffectiveCost DECIMAL(38,12))")
+        start = date(2026, 1, 1)
+        for i in range(days):
+            day = start + timedelta(days=i)
+            ec2 = 100.0 if day.weekday() < 5 else 60.0
+            extra = 150.0 if i == spike_day else 0.0
+            con.execute("INSERT INTO focus.costs VALUES (?, 'AWS', '111', '222', 'EC2', 'us-east-1', 'i-1', 'BoxUsage', "
+                        "'{\"team\": \"web\"}', ?, ?), (?, 'AWS', '111', '222', 'S3', 'us-east-1', 'b-1', 'Storage', NULL, 20, 20), "
+                        "(?, 'AWS', '111', '222', 'EC2', 'us-west-2', 'i-9', 'BoxUsage', '{\"team\": \"data\"}', ?, ?)",
+                        [day, ec2, ec2, day, day, extra, extra])
+        con.execute("""CREATE TABLE marts.daily_costs AS
+            SELECT CAST(ChargePeriodStart AS DATE) AS charge_date, ProviderName AS provider_name,
+                   sum(BilledCost) AS billed_cost, sum(EffectiveCost) AS effective_cost FROM focus.costs GROUP BY ALL""")
+        con.execute("""CREATE TABLE marts.daily_scope_costs AS
+            SELECT charge_date, 'total' AS scope_type, 'total' AS scope_value, billed_cost, effective_cost FROM marts.daily_costs
+            UNION ALL SELECT charge_date, 'provider', provider_name, billed_cost, effective_cost FROM marts.daily_costs
+            UNION ALL SELECT CAST(ChargePeriodStart AS DATE), 'service', ServiceName, sum(BilledCost), sum(EffectiveCost)
+                      FROM focus.costs GROUP BY ALL
+            UNION ALL SELECT CAST(ChargePeriodStart AS DATE), 'tag:team', json_extract_string(Tags, '$.team'), sum(BilledCost),
+                      sum(EffectiveCost) FROM focus.costs WHERE Tags IS NOT NULL GROUP BY ALL""")
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_ml_assets_on_a_small_warehouse_find_the_spike_and_its_cause(autostack_home, monkeypatch):
+    monkeypatch.setattr(ml, "PROPHET_MAX_SERIES", 0)
+    _synthetic_warehouse(autostack_home.warehouse_path, days=100, spike_day=90)
+    result = materialize([ml.ml_forecasts, ml.ml_anomalies, *ml.ML_CHECKS], resources=_resources(autostack_home))
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    con = duckdb.connect(str(autostack_home.warehouse_path), read_only=True)
+    try:
+        as_of = con.execute("SELECT DISTINCT as_of_date FROM ml.month_end_projections").fetchall()
+        assert as_of == [(date(2026, 4, 10),)]  # day 99 of the data
+        flagged = con.execute("SELECT scope_type, scope_value, anomaly_date, root_causes FROM ml.anomalies "
+                              "WHERE cost_view = 'billed' ORDER BY 1, 2").fetchall()
+    finally:
+        con.close()
+    spike = date(2026, 4, 1)
+    # tag:team=data has no cost before the spike: a series starts at its first cost, so it has no baseline.
+    assert {(t, v) for t, v, d, _ in flagged} == {("total", "total"), ("provider", "AWS"), ("service", "EC2")}
+    assert {d for _, _, d, _ in flagged} == {spike}
+    causes = json.loads(next(c for t, _, _, c in flagged if t == "total"))
+    top = {(c["dimension"], c["value"]) for c in causes if c["delta"] == pytest.approx(150.0)}
+    assert {("region", "us-west-2"), ("resource", "i-9"), ("tag", "team=data"), ("service", "EC2")} <= top
+    assert not any(c["value"] == "S3" for c in causes)
+
+
+@pytest.mark.slow
+def test_ml_assets_without_cost_data_write_empty_tables(autostack_home):
+    _synthetic_warehouse(autostack_home.warehouse_path, days=0)
+    result = materialize([ml.ml_forecasts, ml.ml_anomalies], resources=_resources(autostack_home))
+    assert result.success
+    con = duckdb.connect(str(autostack_home.warehouse_path), read_only=True)
+    try:
+        for table in ("forecasts", "month_end_projections", "forecast_backtests", "anomalies"):
+            assert con.execute(f"SELECT count(*) FROM ml.{table}").fetchall() == [(0,)]
+    finally:
+        con.close()

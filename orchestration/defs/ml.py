@@ -62,11 +62,15 @@ TABLE_TYPES = {
 
 
 # --------------------------------------------------------------------------- reading
-def read_as_of(con, as_of: date | None = None) -> date:
-    """The data's last complete day (or `as_of` if given, which must not be after it)."""
+def read_as_of(con, as_of: date | None = None) -> date | None:
+    """The data's last complete day (or `as_of` if given, which must not be after it); None without cost data."""
     daily = pl.from_pandas(con.execute(
         "SELECT charge_date AS date, provider_name AS provider, sum(billed_cost)::DOUBLE AS cost "
         "FROM marts.daily_costs GROUP BY ALL").df())
+    if daily.height == 0:
+        if as_of is not None:
+            raise ValueError("there is no cost data: nothing to recompute")
+        return None
     complete = last_complete_day(daily)
     if as_of is None:
         return complete
@@ -113,9 +117,7 @@ def compute_forecasts(con, tag_keys: tuple[str, ...], as_of: date | None = None,
                       prophet_max: int = PROPHET_MAX_SERIES, keep=None) -> dict[str, pd.DataFrame]:
     """Forecast tables for every scope (or those whose (type, value, view) key `keep` accepts)."""
     as_of = read_as_of(con, as_of)
-    raw = [r for r in read_scope_series(con, as_of, tag_keys) if keep is None or keep(r[0])]
-    if not raw:
-        raise ValueError(f"no cost in marts.daily_scope_costs up to {as_of}: nothing to forecast")
+    raw = [r for r in read_scope_series(con, as_of, tag_keys) if keep is None or keep(r[0])] if as_of else []
     return forecast_many(_scope_series(raw, prophet_max), config, workers=workers)
 
 
@@ -212,7 +214,7 @@ def contributor_detail(rows: pd.DataFrame, scope_type: str, scope_value: str, co
 def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, feedback: list[dict],
                       as_of: date | None = None) -> pd.DataFrame:
     as_of = read_as_of(con, as_of)
-    found = an.detect_many(read_scope_series(con, as_of, tag_keys), config)
+    found = an.detect_many(read_scope_series(con, as_of, tag_keys) if as_of else [], config)
     causes: list[str] = []
     if len(found):
         dates = sorted({d for a in found["anomaly_date"] for d in [a, *an.baseline_dates(a)]})
