@@ -31,6 +31,13 @@ class Settings:
     validator_python: Path = field(default=PROJECT_ROOT / ".venv-validator" / "bin" / "python")
     sensor_interval_seconds: int = 60
     app_store_url_override: str | None = None
+    metrics_dirs_override: tuple[Path, ...] = ()
+
+    @property
+    def metrics_dirs(self) -> tuple[Path, ...]:
+        """Folders of utilization metrics files (docs/demo-data.md "Metrics"): `AUTOSTACK_METRICS_DIRS`, else
+        where the quick start writes the demo estate's metrics (outside the landing folder)."""
+        return self.metrics_dirs_override or (self.home / "demo-truth" / "metrics",)
 
     @property
     def warehouse_path(self) -> Path:
@@ -95,4 +102,5 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
         sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
         app_store_url_override=env.get("AUTOSTACK_APP_STORE_URL") or None,
+        metrics_dirs_override=tuple(Path(p).expanduser().resolve() for p in _split_list(env.get("AUTOSTACK_METRICS_DIRS"))),
     )

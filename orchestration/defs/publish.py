@@ -20,6 +20,11 @@ PUBLISHED_UPSTREAMS = [
     AssetKey(["marts", "daily_costs"]),
     AssetKey(["marts", "monthly_costs"]),
     AssetKey(["marts", "daily_costs_by_tag"]),
+    AssetKey(["ml", "recommendations"]),
+    AssetKey(["pricing", "instance_prices"]),
+    AssetKey(["pricing", "instance_equivalents"]),
+    AssetKey(["pricing", "egress_prices"]),
+    AssetKey(["metrics", "utilization_daily"]),
 ]
 
 
