@@ -193,7 +193,7 @@ def machine_profiles(inputs: Inputs) -> pd.DataFrame:
     u = util[(pd.to_datetime(util["date"]).dt.date >= start) & (pd.to_datetime(util["date"]).dt.date <= inputs.as_of)].copy()
     if u.empty:
         return pd.DataFrame(columns=["resource_id"])
-    u["weekday"] = pd.to_datetime(u["date"]).dt.weekday
+    u["weekday"] = pd.to_datetime(u["date"]).dt.day_of_week
     u = u.sort_values("date")
     grouped = u.groupby("resource_id", sort=True)
     prof = grouped.agg(
