@@ -32,6 +32,8 @@ class Settings:
     sensor_interval_seconds: int = 60
     app_store_url_override: str | None = None
     metrics_dirs_override: tuple[Path, ...] = ()
+    cloudwatch_regions: tuple[str, ...] = ()  # optional: AWS regions whose EC2 utilization CloudWatch provides
+    cloudwatch_endpoint_url: str | None = None
 
     @property
     def metrics_dirs(self) -> tuple[Path, ...]:
@@ -102,5 +104,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
         sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
         app_store_url_override=env.get("AUTOSTACK_APP_STORE_URL") or None,
+        cloudwatch_regions=_split_list(env.get("AUTOSTACK_CLOUDWATCH_REGIONS")),
+        cloudwatch_endpoint_url=env.get("AUTOSTACK_CLOUDWATCH_ENDPOINT_URL") or None,
         metrics_dirs_override=tuple(Path(p).expanduser().resolve() for p in _split_list(env.get("AUTOSTACK_METRICS_DIRS"))),
     )

@@ -370,36 +370,57 @@ def cheaper_placements(b: _Builder, machines: pd.DataFrame, catalog: pd.DataFram
                   f"{best['equivalent_instance_type']} ({share:.0%} cheaper list price for the same size).", m["monthly_cost"])
 
 
-def unattached_volumes(b: _Builder, resources: pd.DataFrame, as_of: date) -> None:
-    """A volume billed today whose account, zone and tags match no live machine is attached to none.
+def _base_name(name) -> str:
+    """A machine or disk name without the usual decorations (Azure `vm-` prefix), lower case."""
+    text = "" if name is None or (isinstance(name, float) and np.isnan(name)) else str(name).lower()
+    return text.removeprefix("vm-")
 
-    Billing exports do not say what a disk is attached to; a disk lives beside its machine (same
-    account, zone and tags). Volumes and machines are paired one to one in each such group, closest
-    first billed day first; volumes left over have no machine to be attached to.
+
+def unattached_volumes(b: _Builder, resources: pd.DataFrame, as_of: date) -> None:
+    """A volume billed today that no machine of the window can be using.
+
+    Billing exports do not say what a disk is attached to. A disk named after a machine of its account
+    (GCP boot disks take the instance's name, Azure OS disks `<vm>_OsDisk_...`) belongs to it, even if
+    the machine is stopped. Other disks live beside their machine (same account, zone and tags): in
+    each such group, volumes and machines billed in the window are paired one to one, closest first
+    billed day first; the volumes left over have no machine to be attached to.
     """
-    live = resources[pd.to_datetime(resources["last_date"]).dt.date >= as_of - timedelta(days=1)].copy()
-    if live.empty:
+    window = resources.copy()
+    if window.empty:
         return
-    live["place"] = live["zone"].fillna(live["region"]).fillna("")
-    live["tag_key"] = live["tags"].map(lambda t: json.dumps(user_tags(tags_of(t)), sort_keys=True))
-    for (_provider, _account, _place, _tags), group in live.groupby(["provider", "sub_account_id", "place", "tag_key"], dropna=False):
-        volumes = group[group["kind"] == "volume"].sort_values(["first_date", "resource_id"])
-        if volumes.empty:
+    window["place"] = window["zone"].fillna(window["region"]).fillna("")
+    window["tag_key"] = window["tags"].map(lambda t: json.dumps(user_tags(tags_of(t)), sort_keys=True))
+    window["base"] = window["resource_name"].map(_base_name)
+    machines = window[window["kind"] == "machine"]
+    volumes = window[(window["kind"] == "volume") & (pd.to_datetime(window["last_date"]).dt.date >= as_of - timedelta(days=1))]
+    taken: set[str] = set()
+    unmatched = []
+    for _, v in volumes.sort_values(["first_date", "resource_id"]).iterrows():
+        same_account = machines[(machines["provider"] == v["provider"]) & (machines["sub_account_id"] == v["sub_account_id"])
+                                & ~machines["resource_id"].isin(taken)]
+        named = same_account[same_account["base"].map(lambda m: bool(m) and bool(v["base"]) and
+                                                      (v["base"] == m or v["base"].startswith(m + "_") or v["base"].startswith(m + "-")))]
+        if not named.empty:
+            taken.add(named.iloc[0]["resource_id"])
+        else:
+            unmatched.append(v)
+    for v in unmatched:
+        first = pd.to_datetime(v["first_date"]).date()
+        beside = machines[(machines["provider"] == v["provider"]) & (machines["sub_account_id"] == v["sub_account_id"])
+                          & (machines["place"] == v["place"]) & (machines["tag_key"] == v["tag_key"])
+                          & ~machines["resource_id"].isin(taken)]
+        if not beside.empty:
+            gap = (pd.to_datetime(beside["first_date"]).dt.date.map(lambda d: abs((d - first).days)))
+            taken.add(beside.loc[gap.idxmin(), "resource_id"])
             continue
-        machines = list(pd.to_datetime(group[group["kind"] == "machine"]["first_date"]).dt.date)
-        for _, v in volumes.iterrows():
-            first = pd.to_datetime(v["first_date"]).date()
-            if machines:
-                nearest = min(range(len(machines)), key=lambda i: abs((machines[i] - first).days))
-                machines.pop(nearest)
-                continue
-            cost = monthly(v["cost"], v["window_days"])
-            b.add(v, "unattached_volume", f"volume billed {cost:.2f} USD/month", "snapshot and delete", cost,
-                  "high" if (as_of - first).days >= 7 else "medium",
-                  {"first_billed": str(first), "place": v["place"], "tags": user_tags(tags_of(v["tags"])),
-                   "how": "no live machine in the same account, zone and tags; deleting saves its whole cost"},
-                  f"Snapshot {v['resource_name'] or v['resource_id']} and delete it: no machine in its account, zone and "
-                  f"tag set is there to use it.", cost)
+        cost = monthly(v["cost"], v["window_days"])
+        b.add(v, "unattached_volume", f"volume billed {cost:.2f} USD/month", "snapshot and delete", cost,
+              "high" if v["base"] else "medium",
+              {"first_billed_in_window": str(first), "place": v["place"], "tags": user_tags(tags_of(v["tags"])),
+               "how": "named after no machine, and no machine of the window in the same account, zone and tags; "
+                      "deleting saves its whole cost"},
+              f"Snapshot {v['resource_name'] if isinstance(v['resource_name'], str) else v['resource_id']} and delete "
+              f"it: no machine in its account, zone and tag set is there to use it.", cost)
 
 
 def idle_load_balancers(b: _Builder, resources: pd.DataFrame, as_of: date) -> None:
@@ -438,7 +459,9 @@ def _machines_frame(inputs: Inputs) -> pd.DataFrame:
     merged["environment"] = [environment_of(t, n) for t, n in zip(tags, merged["sub_account_name"])]
     merged["fault_tolerant"] = tags.map(is_fault_tolerant)
     merged["resource_name"] = merged["resource_name_billing"].fillna(merged["resource_name"])
-    return merged[merged["monthly_cost"] > 0]
+    # Only machines still running at the as-of date: a machine gone since is nobody's saving.
+    live = pd.to_datetime(merged["last_date"]).dt.date >= inputs.as_of - timedelta(days=2)
+    return merged[(merged["monthly_cost"] > 0) & live]
 
 
 def recommend(inputs: Inputs, thresholds: Thresholds = Thresholds(), equivalents: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -102,8 +102,9 @@ def validated_select(con, path: Path) -> str:
     return f"SELECT {', '.join(METRIC_COLUMNS)} FROM ({select})"
 
 
-def load_metrics(con, dirs: tuple[Path, ...], extra_rows_sql: str | None = None) -> dict:
-    """Rebuild metrics.utilization_daily from every metrics file in dirs, atomically. Returns counts and errors."""
+def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict:
+    """Rebuild metrics.utilization_daily from every metrics file in dirs (and `extra`: source name -> DataFrame in
+    the same format, e.g. CloudWatch's), atomically. Returns counts and errors."""
     files = metrics_files(dirs)
     good: list[tuple[Path, str]] = []
     errors: dict[str, str] = {}
@@ -126,8 +127,12 @@ def load_metrics(con, dirs: tuple[Path, ...], extra_rows_sql: str | None = None)
             con.execute("INSERT INTO metrics.utilization_files VALUES (?, ?, NULL, now()::TIMESTAMP)", [str(path), count])
         for path, error in errors.items():
             con.execute("INSERT INTO metrics.utilization_files VALUES (?, 0, ?, now()::TIMESTAMP)", [path, error])
-        if extra_rows_sql:
-            con.execute(f"INSERT INTO metrics.utilization_daily {extra_rows_sql}")
+        for source, frame in (extra or {}).items():
+            con.register("_extra_metrics", frame[list(METRIC_COLUMNS)])
+            casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in METRIC_COLUMNS.items())
+            con.execute(f"INSERT INTO metrics.utilization_daily SELECT {casts}, ? FROM _extra_metrics", [source])
+            con.execute("INSERT INTO metrics.utilization_files VALUES (?, ?, NULL, now()::TIMESTAMP)", [source, len(frame)])
+            con.unregister("_extra_metrics")
         # Files may overlap (a month re-delivered): keep one row per machine and day, the latest file's.
         con.execute("""
             CREATE OR REPLACE TEMP TABLE _deduped AS
@@ -165,7 +170,13 @@ def ensure_metrics_tables(con) -> None:
 def utilization_daily(context: AssetExecutionContext, autostack: AutoStackSettings, warehouse: DuckDBResource):
     settings = autostack.get()
     with warehouse.get_connection() as con:
-        summary = load_metrics(con, settings.metrics_dirs)
+        extra = {}
+        if settings.cloudwatch_regions:
+            from orchestration.defs.cloudwatch import fetch_utilization
+
+            extra = {f"cloudwatch:{','.join(settings.cloudwatch_regions)}":
+                     fetch_utilization(settings.cloudwatch_regions, settings.cloudwatch_endpoint_url)}
+        summary = load_metrics(con, settings.metrics_dirs, extra)
     errors = summary["errors"]
     for path, error in errors.items():
         context.log.error(error)
