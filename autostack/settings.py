@@ -34,6 +34,15 @@ class Settings:
     forecast_tag_keys: tuple[str, ...] = ("team", "project", "environment")
     anomaly_min_impact: float = 5.0  # dollars a day above expected
     anomaly_min_relative: float = 0.2  # of expected
+    metrics_dirs_override: tuple[Path, ...] = ()
+    cloudwatch_regions: tuple[str, ...] = ()  # optional: AWS regions whose EC2 utilization CloudWatch provides
+    cloudwatch_endpoint_url: str | None = None
+
+    @property
+    def metrics_dirs(self) -> tuple[Path, ...]:
+        """Folders of utilization metrics files (docs/demo-data.md "Metrics"): `AUTOSTACK_METRICS_DIRS`, else
+        where the quick start writes the demo estate's metrics (outside the landing folder)."""
+        return self.metrics_dirs_override or (self.home / "demo-truth" / "metrics",)
 
     @property
     def warehouse_path(self) -> Path:
@@ -101,4 +110,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         forecast_tag_keys=_split_list(env.get("AUTOSTACK_FORECAST_TAG_KEYS")) or ("team", "project", "environment"),
         anomaly_min_impact=float(env.get("AUTOSTACK_ANOMALY_MIN_IMPACT", "5")),
         anomaly_min_relative=float(env.get("AUTOSTACK_ANOMALY_MIN_RELATIVE", "0.2")),
+        cloudwatch_regions=_split_list(env.get("AUTOSTACK_CLOUDWATCH_REGIONS")),
+        cloudwatch_endpoint_url=env.get("AUTOSTACK_CLOUDWATCH_ENDPOINT_URL") or None,
+        metrics_dirs_override=tuple(Path(p).expanduser().resolve() for p in _split_list(env.get("AUTOSTACK_METRICS_DIRS"))),
     )

@@ -11,8 +11,11 @@ from dagster import AssetSelection, Definitions, define_asset_job, definitions
 from autostack.settings import Settings, get_settings
 from orchestration.defs.ingest import raw_billing_files
 from orchestration.defs.ml import ML_CHECKS, ml_anomalies, ml_forecasts
+from orchestration.defs.metrics import utilization_daily
+from orchestration.defs.pricing import price_catalog
 from orchestration.defs.publish import serving_snapshot
 from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
+from orchestration.defs.recommendations import recommendations
 from orchestration.defs.sensors import build_export_files_sensor
 from orchestration.defs.transform import build_dbt_assets
 from orchestration.resources import build_resources
@@ -26,11 +29,14 @@ def build_definitions(settings: Settings) -> Definitions:
     ingest_job = define_asset_job(
         INGEST_JOB,
         # Reference seeds are not downstream of the raw tables but the models need them built.
-        selection=AssetSelection.assets(raw_billing_files).downstream() | AssetSelection.groups("reference"),
+        # So are the price catalog and the utilization metrics the recommendations read.
+        selection=AssetSelection.assets(raw_billing_files).downstream() | AssetSelection.groups("reference")
+        | AssetSelection.groups("pricing", "metrics"),
         description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
     )
     return Definitions(
-        assets=[raw_billing_files, dbt_assets, ml_forecasts, ml_anomalies, serving_snapshot],
+        assets=[raw_billing_files, dbt_assets, ml_forecasts, ml_anomalies, price_catalog, utilization_daily,
+                recommendations, serving_snapshot],
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance, *ML_CHECKS],
         jobs=[ingest_job],
         sensors=[build_export_files_sensor(INGEST_JOB, settings)],

@@ -24,6 +24,11 @@ PUBLISHED_UPSTREAMS = [
     AssetKey(["ml", "month_end_projections"]),
     AssetKey(["ml", "forecast_backtests"]),
     AssetKey(["ml", "anomalies"]),
+    AssetKey(["ml", "recommendations"]),
+    AssetKey(["pricing", "instance_prices"]),
+    AssetKey(["pricing", "instance_equivalents"]),
+    AssetKey(["pricing", "egress_prices"]),
+    AssetKey(["metrics", "utilization_daily"]),
 ]
 
 

@@ -1,0 +1,121 @@
+"""The price catalog (autostack/pricing.py, pricing.* tables) and the utilization metrics loader."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from autostack import pricing
+from autostack.demo.catalog import load_catalog
+from orchestration.defs.metrics import MetricsFileError, load_metrics, validated_select
+from orchestration.defs.pricing import read_catalog, read_equivalents, write_catalog
+
+
+def test_catalog_prices_and_sizes_real_instance_types():
+    rows = {(r["region"], r["instance_type"]): r for r in pricing.iter_instance_prices("aws", regions=("us-east-1",))}
+    m5 = rows[("us-east-1", "m5.xlarge")]
+    assert (m5["vcpu"], m5["memory_gb"], m5["family"]) == (4.0, 16.0, "m5")
+    assert m5["on_demand"] == pytest.approx(0.204)  # as the 2024-08-09 snapshot lists it
+    assert 0 < m5["spot"] < m5["on_demand"]
+    azure = {r["instance_type"]: r for r in pricing.iter_instance_prices("azure", regions=("eastus",))}
+    assert azure["Standard_D4s_v4"]["vcpu"] == 4 and azure["Standard_D4s_v4"]["family"] == "Ds_v4"
+    gcp = {r["instance_type"]: r for r in pricing.iter_instance_prices("gcp", regions=("us-central1",))}
+    assert gcp["n2-standard-4"]["memory_gb"] == 16 and gcp["n2-standard-4"]["family"] == "n2-standard"
+    assert pricing.geography("eastus") == pricing.geography("us-east-1") == pricing.geography("us-central1") == "americas"
+    assert pricing.geography("westeurope") == pricing.geography("eu-west-1") == pricing.geography("europe-west1") == "europe"
+
+
+def test_demo_catalog_is_built_from_the_same_parser():
+    cat = load_catalog("aws", ("us-east-1",), ("m5",))
+    shared = {r["instance_type"]: r["on_demand"] for r in pricing.iter_instance_prices("aws", ("us-east-1",), ("m5",))}
+    assert dict(zip(cat.name, cat.on_demand)) == shared
+
+
+def test_bad_reference_files_are_named(tmp_path):
+    bad = tmp_path / "prices.csv"
+    bad.write_text("provider,region,instance_type,on_demand_usd_per_hour,spot_usd_per_hour\naws,us-east-1,m5.xlarge,cheap,0\n")
+    with pytest.raises(ValueError, match=r"prices.csv, line 2, column on_demand_usd_per_hour: expected a number"):
+        list(pricing.iter_instance_prices("aws", prices_csv=bad))
+    egress = tmp_path / "egress.csv"
+    egress.write_text("provider,usd_per_gb\naws,0.09\n")
+    with pytest.raises(ValueError, match="egress.csv: expected columns"):
+        pricing.load_egress_prices(egress)
+
+
+def test_pricing_tables_in_the_warehouse(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    counts = write_catalog(con)
+    assert counts["instance_prices"] > 20_000 and counts["egress_prices"] >= 10
+    assert set(p for (p,) in con.execute("SELECT DISTINCT provider FROM pricing.instance_prices").fetchall()) == {"aws", "azure", "gcp"}
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema = 'pricing' AND table_name = 'instance_prices'").fetchall())
+    assert types["on_demand_usd_per_hour"].startswith("DECIMAL") and types["vcpu"] == "DOUBLE"
+    eq = read_equivalents(con)
+    m5 = eq[(eq["provider"] == "aws") & (eq["region"] == "us-east-1") & (eq["instance_type"] == "m5.xlarge")]
+    assert set(m5["equivalent_provider"]) == {"azure", "gcp"}
+    assert (m5["equivalent_vcpu"] == 4).all()
+    assert pricing.geography(m5.iloc[0]["equivalent_region"]) == "americas"
+    egress = con.execute("SELECT usd_per_gb FROM pricing.egress_prices WHERE provider = 'aws' AND tier_start_gb = 0").fetchall()
+    assert float(egress[0][0]) == pytest.approx(0.09)
+    assert len(read_catalog(con)) == counts["instance_prices"]
+    write_catalog(con)  # idempotent
+    assert con.execute("SELECT count(*) FROM pricing.instance_prices").fetchall()[0][0] == counts["instance_prices"]
+    con.close()
+
+
+def _metrics_frame(**overrides) -> pd.DataFrame:
+    row = {"date": date(2026, 3, 1), "provider": "aws", "account_id": "111", "resource_id": "i-1", "resource_name": "web",
+           "instance_type": "m5.xlarge", "region": "us-east-1", "vcpu": 4.0, "memory_gb": 16.0, "hours_running": 24.0,
+           "cpu_p50_pct": 20.0, "cpu_p95_pct": 35.0, "cpu_max_pct": 50.0, "memory_p95_pct": 40.0}
+    rows = [row, {**row, "date": date(2026, 3, 2)}]
+    frame = pd.DataFrame(rows)
+    for key, value in overrides.items():
+        frame.loc[1, key] = value
+    return frame
+
+
+def test_metrics_loader_loads_good_files_and_names_bad_ones(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    _metrics_frame().to_parquet(folder / "utilization-2026-03.parquet")
+    _metrics_frame(cpu_p95_pct=120.0, cpu_max_pct=130.0).to_parquet(folder / "utilization-bad.parquet")
+    _metrics_frame().drop(columns=["memory_p95_pct"]).to_parquet(folder / "utilization-short.parquet")
+    (folder / "utilization-text.csv").write_text(
+        "date,provider,account_id,resource_id,resource_name,instance_type,region,vcpu,memory_gb,hours_running,"
+        "cpu_p50_pct,cpu_p95_pct,cpu_max_pct,memory_p95_pct\n2026-03-01,aws,1,i-9,x,m5.large,us-east-1,two,8,24,1,2,3,4\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    summary = load_metrics(con, (folder,))
+    assert summary["rows"] == 2 and summary["loaded_files"] == 1 and summary["files"] == 4
+    errors = summary["errors"]
+    assert "row 2: expected cpu_p50_pct <= cpu_p95_pct <= cpu_max_pct <= 100" in errors[str(folder / "utilization-bad.parquet")]
+    assert "missing column(s) ['memory_p95_pct']" in errors[str(folder / "utilization-short.parquet")]
+    assert "row 1, column vcpu: expected DOUBLE, got 'two'" in errors[str(folder / "utilization-text.csv")]
+    recorded = con.execute("SELECT count(*) FROM metrics.utilization_files WHERE error IS NOT NULL").fetchall()[0][0]
+    assert recorded == 3
+    # Idempotent: a second run gives the same table; a removed file's rows go away.
+    assert load_metrics(con, (folder,))["rows"] == 2
+    (folder / "utilization-2026-03.parquet").unlink()
+    assert load_metrics(con, (folder,))["rows"] == 0
+    con.close()
+
+
+def test_duplicate_machine_days_are_rejected(tmp_path):
+    path = tmp_path / "dup.parquet"
+    frame = _metrics_frame()
+    pd.concat([frame, frame]).to_parquet(path)
+    con = duckdb.connect()
+    with pytest.raises(MetricsFileError, match=r"dup.parquet: more than one row for date 2026-03-01, aws resource i-1"):
+        validated_select(con, path)
+
+
+def test_metrics_dirs_setting_defaults_to_the_quick_start_folder(tmp_path):
+    from autostack.settings import get_settings
+
+    settings = get_settings({"AUTOSTACK_HOME": str(tmp_path)})
+    assert settings.metrics_dirs == (tmp_path.resolve() / "demo-truth" / "metrics",)
+    custom = get_settings({"AUTOSTACK_HOME": str(tmp_path), "AUTOSTACK_METRICS_DIRS": f"{tmp_path}/a, {tmp_path}/b"})
+    assert custom.metrics_dirs == (Path(tmp_path / "a").resolve(), Path(tmp_path / "b").resolve())
