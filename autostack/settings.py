@@ -31,6 +31,10 @@ class Settings:
     validator_python: Path = field(default=PROJECT_ROOT / ".venv-validator" / "bin" / "python")
     sensor_interval_seconds: int = 60
     app_store_url_override: str | None = None
+    secrets_file: Path | None = None  # NAME=value lines (or a JSON object) holding alert-channel secrets
+    budget_schedule: str = "0 * * * *"  # cron (UTC) of the budget evaluation schedule
+    notify_attempts: int = 3  # delivery attempts per channel within one evaluation run
+    notify_backoff_seconds: float = 2.0  # first retry delay; doubles per attempt
 
     @property
     def warehouse_path(self) -> Path:
@@ -95,4 +99,8 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
         sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
         app_store_url_override=env.get("AUTOSTACK_APP_STORE_URL") or None,
+        secrets_file=Path(env["AUTOSTACK_SECRETS_FILE"]).expanduser() if env.get("AUTOSTACK_SECRETS_FILE") else None,
+        budget_schedule=env.get("AUTOSTACK_BUDGET_SCHEDULE") or "0 * * * *",
+        notify_attempts=int(env.get("AUTOSTACK_NOTIFY_ATTEMPTS", "3")),
+        notify_backoff_seconds=float(env.get("AUTOSTACK_NOTIFY_BACKOFF_SECONDS", "2")),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job, definitions
 
 from autostack.settings import Settings, get_settings
+from orchestration.defs.budgets import budget_status, build_budget_definitions
 from orchestration.defs.ingest import raw_billing_files
 from orchestration.defs.publish import serving_snapshot
 from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
@@ -25,14 +26,18 @@ def build_definitions(settings: Settings) -> Definitions:
     ingest_job = define_asset_job(
         INGEST_JOB,
         # Reference seeds are not downstream of the raw tables but the models need them built.
-        selection=AssetSelection.assets(raw_billing_files).downstream() | AssetSelection.groups("reference"),
+        # Budgets run in their own job, started by a sensor after each successful ingest run.
+        selection=(AssetSelection.assets(raw_billing_files).downstream() - AssetSelection.assets(budget_status))
+        | AssetSelection.groups("reference"),
         description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
     )
+    budget_job, budget_schedule, budget_sensor = build_budget_definitions(settings, ingest_job, serving_snapshot)
     return Definitions(
-        assets=[raw_billing_files, dbt_assets, serving_snapshot],
+        assets=[raw_billing_files, dbt_assets, serving_snapshot, budget_status],
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance],
-        jobs=[ingest_job],
-        sensors=[build_export_files_sensor(INGEST_JOB, settings)],
+        jobs=[ingest_job, budget_job],
+        schedules=[budget_schedule],
+        sensors=[build_export_files_sensor(INGEST_JOB, settings), budget_sensor],
         resources=build_resources(settings),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 COMMAND_MODULES: list[str] = [
+    "autostack.commands.budgets",
 ]
 
 

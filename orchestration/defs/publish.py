@@ -20,6 +20,7 @@ PUBLISHED_UPSTREAMS = [
     AssetKey(["marts", "daily_costs"]),
     AssetKey(["marts", "monthly_costs"]),
     AssetKey(["marts", "daily_costs_by_tag"]),
+    AssetKey(["marts", "budget_status"]),  # so budget_job publishes the status it just wrote
 ]
 
 
