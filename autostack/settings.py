@@ -43,6 +43,10 @@ class Settings:
         """Folders of utilization metrics files (docs/demo-data.md "Metrics"): `AUTOSTACK_METRICS_DIRS`, else
         where the quick start writes the demo estate's metrics (outside the landing folder)."""
         return self.metrics_dirs_override or (self.home / "demo-truth" / "metrics",)
+    secrets_file: Path | None = None  # NAME=value lines (or a JSON object) holding alert-channel secrets
+    budget_schedule: str = "0 * * * *"  # cron (UTC) of the budget evaluation schedule
+    notify_attempts: int = 3  # delivery attempts per channel within one evaluation run
+    notify_backoff_seconds: float = 2.0  # first retry delay; doubles per attempt
 
     @property
     def warehouse_path(self) -> Path:
@@ -113,4 +117,8 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         cloudwatch_regions=_split_list(env.get("AUTOSTACK_CLOUDWATCH_REGIONS")),
         cloudwatch_endpoint_url=env.get("AUTOSTACK_CLOUDWATCH_ENDPOINT_URL") or None,
         metrics_dirs_override=tuple(Path(p).expanduser().resolve() for p in _split_list(env.get("AUTOSTACK_METRICS_DIRS"))),
+        secrets_file=Path(env["AUTOSTACK_SECRETS_FILE"]).expanduser() if env.get("AUTOSTACK_SECRETS_FILE") else None,
+        budget_schedule=env.get("AUTOSTACK_BUDGET_SCHEDULE") or "0 * * * *",
+        notify_attempts=int(env.get("AUTOSTACK_NOTIFY_ATTEMPTS", "3")),
+        notify_backoff_seconds=float(env.get("AUTOSTACK_NOTIFY_BACKOFF_SECONDS", "2")),
     )

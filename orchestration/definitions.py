@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job, definitions
 
 from autostack.settings import Settings, get_settings
+from orchestration.defs.budgets import budget_status, build_budget_definitions
 from orchestration.defs.ingest import raw_billing_files
 from orchestration.defs.ml import ML_CHECKS, ml_anomalies, ml_forecasts
 from orchestration.defs.metrics import utilization_daily
@@ -30,16 +31,19 @@ def build_definitions(settings: Settings) -> Definitions:
         INGEST_JOB,
         # Reference seeds are not downstream of the raw tables but the models need them built.
         # So are the price catalog and the utilization metrics the recommendations read.
-        selection=AssetSelection.assets(raw_billing_files).downstream() | AssetSelection.groups("reference")
-        | AssetSelection.groups("pricing", "metrics"),
+        # Budgets run in their own job, started by a sensor after each successful ingest run.
+        selection=(AssetSelection.assets(raw_billing_files).downstream() - AssetSelection.assets(budget_status))
+        | AssetSelection.groups("reference", "pricing", "metrics"),
         description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
     )
+    budget_job, budget_schedule, budget_sensor = build_budget_definitions(settings, ingest_job, serving_snapshot)
     return Definitions(
         assets=[raw_billing_files, dbt_assets, ml_forecasts, ml_anomalies, price_catalog, utilization_daily,
-                recommendations, serving_snapshot],
+                recommendations, serving_snapshot, budget_status],
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance, *ML_CHECKS],
-        jobs=[ingest_job],
-        sensors=[build_export_files_sensor(INGEST_JOB, settings)],
+        jobs=[ingest_job, budget_job],
+        schedules=[budget_schedule],
+        sensors=[build_export_files_sensor(INGEST_JOB, settings), budget_sensor],
         resources=build_resources(settings),
     )
 

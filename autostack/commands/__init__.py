@@ -13,6 +13,7 @@ import importlib
 COMMAND_MODULES: list[str] = [
     "autostack.commands.forecasts",
     "autostack.commands.recommendations",
+    "autostack.commands.budgets",
 ]
 
 

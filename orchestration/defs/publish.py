@@ -29,6 +29,7 @@ PUBLISHED_UPSTREAMS = [
     AssetKey(["pricing", "instance_equivalents"]),
     AssetKey(["pricing", "egress_prices"]),
     AssetKey(["metrics", "utilization_daily"]),
+    AssetKey(["marts", "budget_status"]),  # so budget_job publishes the status it just wrote
 ]
 
 
