@@ -12,6 +12,7 @@ from autostack.settings import Settings, get_settings
 from orchestration.defs.ingest import raw_billing_files
 from orchestration.defs.publish import serving_snapshot
 from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
+from orchestration.defs.requests import build_refresh_requests_sensor
 from orchestration.defs.sensors import build_export_files_sensor
 from orchestration.defs.transform import build_dbt_assets
 from orchestration.resources import build_resources
@@ -32,7 +33,7 @@ def build_definitions(settings: Settings) -> Definitions:
         assets=[raw_billing_files, dbt_assets, serving_snapshot],
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance],
         jobs=[ingest_job],
-        sensors=[build_export_files_sensor(INGEST_JOB, settings)],
+        sensors=[build_export_files_sensor(INGEST_JOB, settings), build_refresh_requests_sensor(INGEST_JOB, settings)],
         resources=build_resources(settings),
     )
 
