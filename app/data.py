@@ -361,7 +361,7 @@ def explore(spec: Exploration) -> pd.DataFrame:
             SELECT grp, row_number() OVER (ORDER BY sum(abs(cost)) DESC, grp) AS rank FROM base GROUP BY grp
         )
         SELECT b.period, CASE WHEN r.rank <= ? THEN b.grp ELSE '(other)' END AS "group",
-               CAST(round(sum(b.cost), 2) AS DOUBLE) AS cost
+               CAST(sum(b.cost) AS DOUBLE) AS cost
         FROM base b JOIN ranked r USING (grp)
         GROUP BY ALL ORDER BY 1, 3 DESC, 2"""
     frame = query(sql, (*params, spec.top))
@@ -685,3 +685,16 @@ def refresh_requests(limit: int = 10) -> pd.DataFrame:
               "run": (r.run_id or "")[:8], "message": r.message or ""} for r in rows],
             columns=["id", "requested", "by", "status", "run", "message"],
         )
+
+
+# --------------------------------------------------------------------------- downloads
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

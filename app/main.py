@@ -60,4 +60,11 @@ PAGES = [
 ]
 
 if signed_in():
-    st.navigation(PAGES).run()
+    from app import data
+
+    try:
+        st.navigation(PAGES).run()
+    finally:  # also after st.stop(): the marker tells a browser (tests, benchmark) the page is complete
+        with st.container(key="page-rendered"):
+            published = data.published_at()
+            st.caption(f"Snapshot published {published:%Y-%m-%d %H:%M} UTC" if published else "No snapshot published yet")

@@ -2,7 +2,6 @@
 or tag key, filtered on any dimension; a stacked chart and the table behind it, downloadable as CSV
 or Parquet exactly as shown."""
 
-import io
 from datetime import timedelta
 
 import streamlit as st
@@ -63,9 +62,7 @@ st.plotly_chart(widgets.stacked_bar(shown, "period", "cost", group_by, currency 
 st.dataframe(shown, hide_index=True, width="stretch", column_config={"cost": st.column_config.NumberColumn(format="%.2f")})
 
 csv_col, parquet_col, _ = st.columns([1, 1, 4])
-csv_col.download_button("Download CSV", shown.to_csv(index=False).encode(), file_name="autostack-costs.csv",
+csv_col.download_button("Download CSV", data.csv_bytes(shown), file_name="autostack-costs.csv",
                         mime="text/csv", key="download_csv")
-parquet = io.BytesIO()
-shown.to_parquet(parquet, index=False)
-parquet_col.download_button("Download Parquet", parquet.getvalue(), file_name="autostack-costs.parquet",
+parquet_col.download_button("Download Parquet", data.parquet_bytes(shown), file_name="autostack-costs.parquet",
                             mime="application/vnd.apache.parquet", key="download_parquet")
