@@ -69,7 +69,7 @@ def test_every_page_in_a_real_browser_while_the_snapshot_is_swapped(autostack_ho
             stop.wait(0.3)
 
     with serve_app(autostack_home, tmp_path / "app.log") as url, browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+        page = chromium.new_page(viewport={"width": 1400, "height": 1600})
         writer = threading.Thread(target=keep_publishing, daemon=True)
         writer.start()
         try:

@@ -59,7 +59,9 @@ if shown.empty:
     st.info("No cost matches these dates and filters.")
     st.stop()
 st.plotly_chart(widgets.stacked_bar(shown, "period", "cost", group_by, currency or "USD"), width="stretch", key="explorer_chart")
-st.dataframe(shown, hide_index=True, width="stretch", column_config={"cost": st.column_config.NumberColumn(format="%.2f")})
+st.dataframe(shown, hide_index=True, width="stretch", column_config={
+    "cost": st.column_config.NumberColumn(format="%.2f"),
+    "period": st.column_config.DateColumn(format="YYYY-MM" if granularity == "month" else "YYYY-MM-DD")})
 
 csv_col, parquet_col, _ = st.columns([1, 1, 4])
 csv_col.download_button("Download CSV", data.csv_bytes(shown), file_name="autostack-costs.csv",

@@ -54,7 +54,11 @@ with runs_col:
 with sensors_col:
     st.subheader("Next runs")
     st.caption("Sensors start runs when new files arrive or a refresh is requested")
-    st.dataframe(data.sensor_schedule(dagster_home), hide_index=True, width="stretch")
+    sensors = data.sensor_schedule(dagster_home)
+    if sensors.empty:
+        st.info("No sensor has ticked yet: the Dagster daemon (started by `autostack up`) runs them.")
+    else:
+        st.dataframe(sensors, hide_index=True, width="stretch")
 
 if loads is not None:
     st.subheader("Loaded files")

@@ -61,10 +61,11 @@ with movers_col:
     st.subheader("Top movers")
     st.caption("Services, last 7 days against the 7 before")
     movers = data.top_movers(as_of, cost_view, currency)
-    st.dataframe(movers, hide_index=True, width="stretch", column_config={
-        "recent": st.column_config.NumberColumn("last 7 days", format="%.2f"),
-        "previous": st.column_config.NumberColumn("7 days before", format="%.2f"),
-        "change": st.column_config.NumberColumn(format="%+.2f")})
+    st.dataframe(movers, hide_index=True, width="stretch", column_order=["service", "change", "recent"],
+                 column_config={
+                     "service": st.column_config.TextColumn(width="medium"),
+                     "recent": st.column_config.NumberColumn("last 7 days", format="%.0f"),
+                     "change": st.column_config.NumberColumn(format="%+.0f")})
 
 st.subheader("Spend by team")
 keys = data.tag_keys()
