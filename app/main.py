@@ -1,6 +1,8 @@
 """The AutoStack web app: `streamlit run app/main.py` (started by `autostack up` next to the Dagster UI).
 
-One page module per screen under `pages/`; all data access in `data.py`. Optional sign-in: a
+One page module per screen under `app_pages/` (not `pages/`: Streamlit treats a `pages/` folder
+next to the main script as a legacy multipage app and serves its files directly when a session
+starts on a page's URL, bypassing `st.navigation` and this script); all data access in `data.py`. Optional sign-in: a
 password (`AUTOSTACK_APP_PASSWORD`), or OIDC through Streamlit's `st.login` when
 `.streamlit/secrets.toml` has an `[auth]` section.
 """
@@ -51,20 +53,22 @@ def signed_in() -> bool:
 
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/cost_explorer.py", title="Cost explorer", icon=":material/query_stats:"),
-    st.Page("pages/forecasts.py", title="Forecasts", icon=":material/trending_up:"),
-    st.Page("pages/anomalies.py", title="Anomalies", icon=":material/warning:"),
-    st.Page("pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
-    st.Page("pages/data_sources.py", title="Data sources", icon=":material/database:"),
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("app_pages/cost_explorer.py", title="Cost explorer", icon=":material/query_stats:"),
+    st.Page("app_pages/forecasts.py", title="Forecasts", icon=":material/trending_up:"),
+    st.Page("app_pages/anomalies.py", title="Anomalies", icon=":material/warning:"),
+    st.Page("app_pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
+    st.Page("app_pages/data_sources.py", title="Data sources", icon=":material/database:"),
 ]
 
 if signed_in():
     from app import data
 
+    page = st.navigation(PAGES)
     try:
-        st.navigation(PAGES).run()
+        page.run()
     finally:  # also after st.stop(): the marker tells a browser (tests, benchmark) the page is complete
         with st.container(key="page-rendered"):
             published = data.published_at()
-            st.caption(f"Snapshot published {published:%Y-%m-%d %H:%M} UTC" if published else "No snapshot published yet")
+            st.caption(f"{page.title} · " + (f"snapshot published {published:%Y-%m-%d %H:%M:%S} UTC" if published
+                                               else "no snapshot published yet"))

@@ -20,6 +20,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # url path of each page (st.Page names them after the file; the default page is the root)
 PAGES = {"overview": "", "cost_explorer": "cost_explorer", "forecasts": "forecasts", "anomalies": "anomalies",
          "recommendations": "recommendations", "data_sources": "data_sources"}
+TITLES = {"overview": "Overview", "cost_explorer": "Cost explorer", "forecasts": "Forecasts", "anomalies": "Anomalies",
+          "recommendations": "Recommendations", "data_sources": "Data sources"}
 
 
 def free_port() -> int:
@@ -74,9 +76,10 @@ def browser():
             chromium.close()
 
 
-def wait_rendered(page, timeout_ms: int = 30000) -> None:
-    """Until the page's script has finished (main.py's footer marker is shown) and every chart is drawn."""
-    page.wait_for_selector(".st-key-page-rendered", state="attached", timeout=timeout_ms)
+def wait_rendered(page, name: str, timeout_ms: int = 30000) -> None:
+    """Until the page's script has finished (main.py's footer marker names it) and every chart is drawn."""
+    page.locator(".st-key-page-rendered").filter(has_text=f"{TITLES[name]} · ").wait_for(state="attached",
+                                                                                         timeout=timeout_ms)
     page.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
                  .every(c => c.querySelector('.main-svg'))""",
@@ -88,7 +91,15 @@ def open_page(page, base_url: str, name: str) -> float:
     """Load one page in a fresh session and return seconds until it is fully rendered."""
     started = time.perf_counter()
     page.goto(f"{base_url}/{PAGES[name]}", wait_until="commit")
-    wait_rendered(page)
+    wait_rendered(page, name)
+    return time.perf_counter() - started
+
+
+def navigate(page, name: str) -> float:
+    """Switch to a page through the sidebar (the session stays open) and return seconds until it is rendered."""
+    started = time.perf_counter()
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=TITLES[name]).first.click()
+    wait_rendered(page, name)
     return time.perf_counter() - started
 
 

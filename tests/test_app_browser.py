@@ -73,7 +73,7 @@ def test_every_page_in_a_real_browser_while_the_snapshot_is_swapped(autostack_ho
         writer = threading.Thread(target=keep_publishing, daemon=True)
         writer.start()
         try:
-            for name in PAGES:
+            for name in [*list(PAGES)[1:], "overview"]:  # a session starting on a page URL, not the root, first
                 seconds = open_page(page, url, name)
                 assert page.locator('[data-testid="stException"]').count() == 0, name
                 assert seconds < 30

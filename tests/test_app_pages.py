@@ -41,7 +41,7 @@ def app_home(autostack_home, demo_home, ml_snapshot):
 def open_page(page: str | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=60).run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
