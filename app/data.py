@@ -14,6 +14,7 @@ modules of the forecast and recommendation work when those land).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -514,6 +515,21 @@ CHECKS = [
     (("ingest", "file_loads"), "files_loaded_without_errors", "Files loaded without errors"),
     (("ingest", "file_loads"), "loaded_rows_meet_expectations", "Loaded rows meet expectations"),
 ]
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up(dagster_home: str) -> None:
+    """Once per server: import Dagster and open its instance in the background (a few seconds on a busy
+    machine), so the first visit to Data sources does not pay for it."""
+    import threading
+
+    def warm():
+        try:
+            _dagster_instance(dagster_home)
+        except Exception as exc:  # only a warm-up: the Data sources page opens it again and shows the error
+            logging.getLogger(__name__).info("warm-up of the Dagster instance failed: %s", exc)
+
+    threading.Thread(target=warm, name="autostack-warm-up", daemon=True).start()
 
 
 @st.cache_resource(show_spinner=False)

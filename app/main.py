@@ -64,6 +64,7 @@ PAGES = [
 if signed_in():
     from app import data
 
+    data.warm_up(str(data.settings().dagster_home))
     page = st.navigation(PAGES)
     try:
         page.run()

@@ -36,14 +36,14 @@ history = data.scope_history(scope_type, scope_value, cost_view, as_of - timedel
 model = forecast["model"].iloc[0]
 
 projection = data.month_end_projection(scope_type, scope_value, cost_view)
-cards = st.columns(4)
+cards = st.columns(3)
 if projection:
     cards[0].metric("Projected month end", widgets.money(projection["projected_total"], currency), border=True)
-    cards[1].metric("80% interval", f"{widgets.money(projection['lower_80'], currency, 0)} – "
-                    f"{widgets.money(projection['upper_80'], currency, 0)}", border=True)
-    cards[2].metric("Actual to date", widgets.money(projection["actual_to_date"], currency), border=True)
+    cards[0].caption(f"80% interval {widgets.money(projection['lower_80'], currency, 0)} – "
+                     f"{widgets.money(projection['upper_80'], currency, 0)}")
+    cards[1].metric("Actual to date", widgets.money(projection["actual_to_date"], currency), border=True)
     mape = projection.get("backtest_mape")
-    cards[3].metric("Backtested accuracy", "—" if mape is None or pd.isna(mape) else f"{100 - float(mape):.1f}%",
+    cards[2].metric("Backtested accuracy", "—" if mape is None or pd.isna(mape) else f"{100 - float(mape):.1f}%",
                     help="100% minus the month-end projection's backtest MAPE", border=True)
 else:
     cards[0].metric("Projected month end", "—", border=True)

@@ -59,11 +59,10 @@ with trend_col:
         st.caption(f"Forecast band: {data.NOT_COMPUTED}.")
 with movers_col:
     st.subheader("Top movers")
-    st.caption("Services, last 7 days against the 7 before")
+    st.caption("Services: change of the last 7 days' cost against the 7 days before")
     movers = data.top_movers(as_of, cost_view, currency)
-    st.dataframe(movers, hide_index=True, width="stretch", column_order=["service", "change", "recent"],
+    st.dataframe(movers, hide_index=True, width="stretch", column_order=["service", "change"],
                  column_config={
-                     "service": st.column_config.TextColumn(width="medium"),
                      "recent": st.column_config.NumberColumn("last 7 days", format="%.0f"),
                      "change": st.column_config.NumberColumn(format="%+.0f")})
 
@@ -71,8 +70,8 @@ st.subheader("Spend by team")
 keys = data.tag_keys()
 preferred = next((k for k in ("team", "project", "product", "Team") if k in keys), None)
 options = [*keys, "(sub account)"]
-group_key = st.selectbox("Group cards by tag", options, index=options.index(preferred) if preferred else len(options) - 1,
-                         key="card_tag")
+group_key = st.columns(3)[0].selectbox("Group cards by tag", options, key="card_tag",
+                                       index=options.index(preferred) if preferred else len(options) - 1)
 spend = data.group_spend(None if group_key == "(sub account)" else group_key, as_of, cost_view, currency)
 st.caption("Last 30 days; the arrow compares with the 30 days before")
 widgets.cost_cards(spend, currency)
