@@ -304,7 +304,14 @@ def seed_landing_with_samples(settings: Settings) -> bool:
     return True
 
 
-def cmd_up(settings: Settings, serve: bool, host: str, dagster_port: int) -> int:
+def app_server_command(host: str, port: int) -> list[str]:
+    """The Streamlit server of the web app (headless, on `host`:`port`)."""
+    return [str(Path(sys.executable).parent / "streamlit"), "run", str(PROJECT_ROOT / "app" / "main.py"),
+            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+
+
+def cmd_up(settings: Settings, serve: bool, host: str, dagster_port: int, app_port: int = 8501) -> int:
     prepare_dagster_home(settings)
     seed_landing_with_samples(settings)
     code = run_ingest(settings, [])
@@ -317,13 +324,17 @@ def cmd_up(settings: Settings, serve: bool, host: str, dagster_port: int) -> int
     logs.mkdir(parents=True, exist_ok=True)
     webserver_log = open(logs / "dagster-webserver.log", "a")
     daemon_log = open(logs / "dagster-daemon.log", "a")
+    app_log = open(logs / "app.log", "a")
     processes = [
         subprocess.Popen([str(bindir / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(dagster_port)],
                          env=env, cwd=PROJECT_ROOT, stdout=webserver_log, stderr=subprocess.STDOUT),
         subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace],
                          env=env, cwd=PROJECT_ROOT, stdout=daemon_log, stderr=subprocess.STDOUT),
+        subprocess.Popen(app_server_command(host, app_port), env=env, cwd=PROJECT_ROOT, stdout=app_log,
+                         stderr=subprocess.STDOUT),
     ]
     _progress(f"autostack: Dagster UI on http://{host}:{dagster_port}; the daemon runs the new_export_files sensor")
+    _progress(f"autostack: the app on http://{host}:{app_port}")
     _progress(f"autostack: logs in {logs}; Ctrl-C stops")
 
     def stop(*_):
@@ -346,6 +357,7 @@ def cmd_up(settings: Settings, serve: bool, host: str, dagster_port: int) -> int
         stop()
         webserver_log.close()
         daemon_log.close()
+        app_log.close()
     return code
 
 
@@ -358,10 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="load the configured sources (the shipped samples by default), then serve the Dagster UI")
+    up = sub.add_parser("up", help="load the configured sources (the shipped samples by default), then serve the Dagster UI and the app")
     up.add_argument("--no-serve", action="store_true", help="load and exit instead of serving the UI")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--dagster-port", type=int, default=3000)
+    up.add_argument("--app-port", type=int, default=8501)
 
     ingest = sub.add_parser("ingest", help="load export files or folders (local or s3://) and rebuild everything downstream")
     ingest.add_argument("paths", nargs="+", metavar="PATH")
@@ -397,7 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     try:
         if args.command == "up":
-            return cmd_up(settings, serve=not args.no_serve, host=args.host, dagster_port=args.dagster_port)
+            return cmd_up(settings, serve=not args.no_serve, host=args.host, dagster_port=args.dagster_port,
+                          app_port=args.app_port)
         if args.command == "ingest":
             from orchestration.sources import expand
 

@@ -17,6 +17,7 @@ from orchestration.defs.pricing import price_catalog
 from orchestration.defs.publish import serving_snapshot
 from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
 from orchestration.defs.recommendations import recommendations
+from orchestration.defs.requests import build_refresh_requests_sensor
 from orchestration.defs.sensors import build_export_files_sensor
 from orchestration.defs.transform import build_dbt_assets
 from orchestration.resources import build_resources
@@ -43,7 +44,8 @@ def build_definitions(settings: Settings) -> Definitions:
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance, *ML_CHECKS],
         jobs=[ingest_job, budget_job],
         schedules=[budget_schedule],
-        sensors=[build_export_files_sensor(INGEST_JOB, settings), budget_sensor],
+        sensors=[build_export_files_sensor(INGEST_JOB, settings), build_refresh_requests_sensor(INGEST_JOB, settings),
+                 budget_sensor],
         resources=build_resources(settings),
     )
 

@@ -1,0 +1,70 @@
+"""Recommendations: sortable by savings, grouped by type, with their evidence; mark done or dismissed
+(persisted in the app store); the total achievable savings."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app import data, widgets
+
+st.title("Recommendations")
+try:
+    recs = data.recommendations()
+except data.NoSnapshot:
+    widgets.no_snapshot()
+    st.stop()
+if recs is None:
+    widgets.not_computed("Recommendations")
+    st.stop()
+
+currency = data.main_currency() or "USD"
+recs = recs.assign(status=recs["status"].fillna("open"))
+open_recs = recs[recs["status"] == "open"]
+total, count, done = st.columns(3)
+total.metric("Achievable monthly savings", widgets.money(open_recs["monthly_savings"].sum(), currency), border=True)
+count.metric("Open recommendations", len(open_recs), border=True)
+done.metric("Savings done", widgets.money(recs.loc[recs["status"] == "done", "monthly_savings"].sum(), currency),
+            border=True)
+
+statuses = st.pills("Status", list(data.RECOMMENDATION_STATUSES), selection_mode="multi", default=["open"], key="statuses")
+order = st.segmented_control("Sort by savings", ["highest first", "lowest first"], default="highest first", key="order")
+shown = recs[recs["status"].isin(statuses or data.RECOMMENDATION_STATUSES)]
+shown = shown.sort_values("monthly_savings", ascending=order == "lowest first", kind="stable")
+
+by_type = shown.groupby("type", as_index=False).agg(count=("recommendation_id", "count"),
+                                                  monthly_savings=("monthly_savings", "sum"))
+st.subheader("By type")
+st.dataframe(by_type.sort_values("monthly_savings", ascending=False), hide_index=True, width="stretch",
+             column_config={"monthly_savings": st.column_config.NumberColumn(format="%.2f")})
+
+columns = ["recommendation_id", "type", "provider", "resource_id", "region", "current", "proposed",
+           "monthly_savings", "confidence", "action", "status"]
+for kind, group in shown.groupby("type", sort=False):
+    with st.expander(f"{kind} — {len(group)}, {widgets.money(group['monthly_savings'].sum(), currency)} a month",
+                     expanded=True):
+        st.dataframe(group[[c for c in columns if c in group.columns]], hide_index=True, width="stretch",
+                     column_config={"monthly_savings": st.column_config.NumberColumn(format="%.2f")})
+
+if shown.empty:
+    st.info("No recommendations with these statuses.")
+    st.stop()
+st.subheader("Evidence and decision")
+labels = {r.recommendation_id: f"{r.type} · {r.resource_id} · {widgets.money(r.monthly_savings, currency)}/month"
+          for r in shown.itertuples()}
+picked = st.selectbox("Recommendation", list(labels), format_func=labels.get, key="recommendation_pick")
+row = shown[shown["recommendation_id"] == picked].iloc[0]
+st.markdown(f"**Action:** {row['action']}  \n**Current:** {row['current']} → **proposed:** {row['proposed']}  \n"
+            f"**Confidence:** {row['confidence']} · **status:** {row['status']}")
+evidence = row.get("evidence")
+try:
+    st.json(json.loads(evidence) if isinstance(evidence, str) else evidence, expanded=True)
+except (TypeError, ValueError):
+    st.code(str(evidence))
+done_col, dismiss_col, reopen_col, _ = st.columns([1, 1, 1, 3])
+for cell, status, label in ((done_col, "done", "Mark done"), (dismiss_col, "dismissed", "Dismiss"),
+                            (reopen_col, "open", "Reopen")):
+    if cell.button(label, key=f"recommendation_{status}", disabled=row["status"] == status):
+        data.set_recommendation_status(picked, status)
+        st.toast(f"Saved: {label.lower()}")
+        st.rerun()
