@@ -84,6 +84,9 @@ def measure(snapshot_path: Path, demo_dir: Path) -> tuple[dict, str]:
     numbers["meets_targets"] = (numbers["waste_found_share"] >= TARGETS["waste_found_share"]
                                 and numbers["false_positive_share"] <= TARGETS["false_positive_share"]
                                 and numbers["savings_share_of_waste_spend"] >= TARGETS["savings_share_of_waste_spend"])
+    summary_path = Path(demo_dir) / "ground-truth" / "summary.json"
+    options = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    numbers["estate"] = {k: options.get(k) for k in ("seed", "scale", "start", "end")}
     return numbers, _markdown(numbers, per_type, false_positive, recs)
 
 
@@ -93,7 +96,9 @@ def _markdown(n: dict, per_type: dict, false_positive: pd.DataFrame, recs: pd.Da
         "## Recommendations vs the planted waste",
         "",
         "`benchmarks/recommendation_accuracy.py` on the published `ml.recommendations` against the demo "
-        "estate's `ground-truth/waste.json` (waste on the last day of the history).",
+        "estate's `ground-truth/waste.json` (waste on the last day of the history). Estate: seed "
+        f"{n['estate'].get('seed')}, scale {n['estate'].get('scale')}, {n['estate'].get('start')} .. {n['estate'].get('end')}. Reproduce: `autostack up --no-serve` (the quick "
+        "start generates this estate, metrics included), then `.venv/bin/python benchmarks/recommendation_accuracy.py`.",
         "",
         "| measure | value | target | |",
         "|---|---|---|---|",

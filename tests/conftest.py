@@ -99,7 +99,8 @@ def _build_demo_home(settings: Settings) -> None:
     settings.ensure_dirs()
     demo = settings.home / "demo"
     generate(DemoConfig(out=demo, months=13, end=date.fromisoformat(DEMO_END), seed=7, scale=0.15))
-    env = {"AUTOSTACK_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home)}
+    env = {"AUTOSTACK_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home),
+           "AUTOSTACK_METRICS_DIRS": str(demo / "metrics")}  # the estate's utilization, for ml.recommendations
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

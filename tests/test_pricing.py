@@ -46,6 +46,7 @@ def test_bad_reference_files_are_named(tmp_path):
         pricing.load_egress_prices(egress)
 
 
+@pytest.mark.slow  # parses the 62k-row price table twice (~6 s)
 def test_pricing_tables_in_the_warehouse(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     counts = write_catalog(con)
