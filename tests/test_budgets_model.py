@@ -181,3 +181,25 @@ def test_freeze_matching_and_acknowledgement(autostack_home):
     assert not is_frozen(autostack_home, sub_account="123")
     with pytest.raises(ValueError, match="already acknowledged by alice"):
         acknowledge_freeze(autostack_home, freeze_id, "bob")
+
+
+def test_migration_0002_upgrades_and_downgrades(tmp_path):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from autostack.settings import get_settings
+    from autostack.store import engine_for, upgrade
+    from autostack.store.db import _alembic_config
+
+    settings = get_settings({"AUTOSTACK_HOME": str(tmp_path)})
+    budget_tables = {"budgets", "alert_channels", "alert_events", "alert_deliveries", "deployment_freezes"}
+    upgrade(settings)
+    assert budget_tables <= set(sa.inspect(engine_for(settings)).get_table_names())
+    with engine_for(settings).begin() as connection:
+        config = _alembic_config(settings)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001_initial")
+    tables = set(sa.inspect(engine_for(settings)).get_table_names())
+    assert not budget_tables & tables and "refresh_requests" in tables
+    upgrade(settings)
+    assert budget_tables <= set(sa.inspect(engine_for(settings)).get_table_names())
