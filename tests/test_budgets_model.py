@@ -203,3 +203,26 @@ def test_migration_0002_upgrades_and_downgrades(tmp_path):
     assert not budget_tables & tables and "refresh_requests" in tables
     upgrade(settings)
     assert budget_tables <= set(sa.inspect(engine_for(settings)).get_table_names())
+
+
+def test_cli_add_list_show_remove(autostack_home, capsys, monkeypatch):
+    from autostack.cli import main
+
+    monkeypatch.setenv("OPS_URL", "https://automation.example.com/hooks/abcdefghijklmnop")
+    assert main(["budgets", "channel", "add", "ops", "--kind", "webhook", "--url-secret", "OPS_URL"]) == 0
+    assert main(["budgets", "add", "team-a", "--amount", "1250.50", "--currency", "usd", "--period", "quarterly",
+                 "--tag", "team=a", "--threshold", "80", "--threshold", "100:forecasted", "--channel", "ops",
+                 "--action", "freeze_deployments@100:forecasted", "--owner", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "added budget 'team-a'" in out and "scope values and currency were not checked" in out
+    assert main(["budgets", "list"]) == 0 and main(["budgets", "show", "team-a"]) == 0
+    out = capsys.readouterr().out
+    assert "tag team=a" in out and "80% actual, 100% forecasted" in out
+    assert "freeze_deployments at 100% forecasted" in out and "not evaluated yet" in out
+    assert main(["budgets", "channel", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "OPS_URL (****mnop)" in out and "abcdefghijklmnop" not in out
+    assert main(["budgets", "channel", "remove", "ops"]) == 1
+    assert "used by budget(s) team-a" in capsys.readouterr().err
+    assert main(["budgets", "remove", "team-a"]) == 0 and main(["budgets", "show", "team-a"]) == 1
+    assert "no budget named 'team-a'" in capsys.readouterr().err
