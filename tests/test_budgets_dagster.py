@@ -75,3 +75,48 @@ def test_budget_job_publishes_status_and_shows_failed_deliveries(demo_home, tmp_
         "SELECT budget_name, pct_spent, breached_thresholds FROM marts.budget_status").fetchall()
     con.close()
     assert name == "total" and pct > 100 and breached == ["100% actual"]
+
+
+UI_QUERY = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    schedules { name cronSchedule scheduleState { status } }
+    sensors { name sensorState { status } } } } } }
+"""
+
+
+def test_dagster_ui_shows_the_schedule_and_sensor_running(autostack_home):
+    """The real dagster-webserver over workspace.yaml, as `autostack up` starts it with the daemon."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from autostack.cli import prepare_dagster_home
+    from autostack.settings import PROJECT_ROOT
+    from tests.test_dagster_ui import free_port, graphql
+
+    prepare_dagster_home(autostack_home)
+    port = free_port()
+    env = {**os.environ, "AUTOSTACK_HOME": str(autostack_home.home), "DAGSTER_HOME": str(autostack_home.dagster_home)}
+    log_path = autostack_home.home / "webserver.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(PROJECT_ROOT / "workspace.yaml"),
+             "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline, nodes = time.monotonic() + 180, None
+            while time.monotonic() < deadline and not nodes:
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                try:
+                    nodes = graphql(port, UI_QUERY)["data"]["repositoriesOrError"]["nodes"]
+                except (OSError, KeyError, TypeError):
+                    time.sleep(1)
+            assert nodes, log_path.read_text()[-3000:]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    schedules = {s["name"]: (s["cronSchedule"], s["scheduleState"]["status"]) for n in nodes for s in n["schedules"]}
+    sensors = {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]}
+    assert schedules[BUDGET_SCHEDULE] == ("0 * * * *", "RUNNING")
+    assert sensors[BUDGET_SENSOR] == "RUNNING"
