@@ -13,6 +13,7 @@ from autostack.budgets.crud import (
     failed_deliveries,
     get_budget,
     get_channel,
+    latest_status,
     list_budgets,
     list_channels,
     remove_budget,
@@ -27,7 +28,7 @@ from autostack.budgets.runner import run_budgets
 __all__ = [
     "Action", "BudgetSpec", "ChannelSpec", "Evaluation", "NotFound", "Scope", "Threshold", "ValidationError",
     "acknowledge_freeze", "active_freezes", "add_budget", "add_channel", "alert_history", "describe_channel",
-    "evaluate_budget", "failed_deliveries", "get_budget", "get_channel", "is_frozen", "list_budgets",
+    "evaluate_budget", "failed_deliveries", "get_budget", "get_channel", "is_frozen", "latest_status", "list_budgets",
     "list_channels", "list_freezes", "period_bounds", "remove_budget", "remove_channel", "run_budgets",
     "update_budget",
 ]

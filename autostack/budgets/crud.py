@@ -202,3 +202,27 @@ def failed_deliveries(settings: Settings) -> list[dict]:
         return [{"id": d.id, "budget": name, "threshold": f"{pct}% {basis}", "channel": d.channel_name,
                  "purpose": d.purpose, "status": d.status, "attempts": d.attempts, "last_error": d.last_error,
                  "last_attempt_at": d.last_attempt_at} for d, name, pct, basis in rows]
+
+
+def latest_status(settings: Settings, name: str | None = None) -> tuple[list[str], list[tuple]] | None:
+    """`marts.budget_status` from the published snapshot (columns, rows); None when not evaluated yet."""
+    if not settings.serving_path.exists():
+        return None
+    import duckdb
+
+    from autostack.budgets.data import has_table
+
+    con = duckdb.connect(str(settings.serving_path), read_only=True)
+    try:
+        if not has_table(con, "marts", "budget_status"):
+            return None
+        cursor = con.execute(
+            """SELECT budget_name AS budget, period_start AS period, currency, round(amount, 2) AS amount,
+                      round(spent, 2) AS spent, round(pct_spent, 1) AS pct, round(forecast_at_period_end, 2) AS forecast,
+                      round(pct_forecast, 1) AS pct_forecast, days_left, data_through,
+                      array_to_string(breached_thresholds, ', ') AS breached, forecast_method,
+                      strftime(evaluated_at, '%Y-%m-%d %H:%M') AS evaluated_at
+               FROM marts.budget_status WHERE ? IS NULL OR budget_name = ? ORDER BY budget_name""", [name, name])
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    finally:
+        con.close()

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from autostack.budgets.data import daily_series, data_through, forecast_series
 from autostack.budgets.evaluate import RUN_RATE_DAYS, Evaluation, evaluate_budget
 from autostack.budgets.model import BudgetSpec, Threshold, period_bounds
-from autostack.notify.delivery import deliver_with_retries, send_to_channel
+from autostack.notify.delivery import DeliveryResult, deliver_with_retries, send_to_channel
 from autostack.notify.message import AlertMessage, money, percent
 from autostack.notify.secrets import SecretStore
 from autostack.settings import Settings
@@ -230,8 +230,6 @@ def deliver_pending(settings: Settings, *, secrets: SecretStore | None = None, l
         alert = message_from_payload(payload)
         label = f"budget {alert.budget_name!r} {alert.threshold_percent}% {alert.threshold_basis} → {channel_name}"
         if config is None:
-            from autostack.notify.delivery import DeliveryResult
-
             result = DeliveryResult(False, 1, f"channel {channel_name!r} no longer exists")
             logger.warning(f"{label}: {result.error}")
         else:

@@ -150,26 +150,9 @@ def cmd_list(settings: Settings, args) -> int:
 
 
 def _status_rows(settings: Settings, name: str | None = None):
-    import duckdb
+    from autostack.budgets import latest_status
 
-    if not settings.serving_path.exists():
-        return None
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
-    try:
-        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' "
-                             "AND table_name = 'budget_status'").fetchall()[0][0]
-        if not exists:
-            return None
-        cursor = con.execute(
-            """SELECT budget_name AS budget, period_start AS period, currency, round(amount, 2) AS amount,
-                      round(spent, 2) AS spent, round(pct_spent, 1) AS pct, round(forecast_at_period_end, 2) AS forecast,
-                      round(pct_forecast, 1) AS pct_forecast, days_left, data_through,
-                      array_to_string(breached_thresholds, ', ') AS breached, forecast_method,
-                      strftime(evaluated_at, '%Y-%m-%d %H:%M') AS evaluated_at
-               FROM marts.budget_status WHERE ? IS NULL OR budget_name = ? ORDER BY budget_name""", [name, name])
-        return [d[0] for d in cursor.description], cursor.fetchall()
-    finally:
-        con.close()
+    return latest_status(settings, name)
 
 
 @_errors

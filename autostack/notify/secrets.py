@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 
@@ -94,11 +95,22 @@ class SecretStore:
             where = "the environment" + (f" or the secrets file {self._file}" if self._file else
                                          " (no AUTOSTACK_SECRETS_FILE is set)")
             raise SecretError(f"secret {name!r} is not set in {where}")
-        self.resolved.add(value)
+        self.resolved.update(secret_fragments(value))
         return value
 
     def redact(self, text: str) -> str:
         return redact(text, self.resolved)
+
+
+def secret_fragments(value: str) -> set[str]:
+    """The value and, for a URL, the parts a server may echo on its own (path, query, long path segments,
+    password): a receiver answering "no such hook /services/T0/B0/xyz" must not leak the token either."""
+    fragments = {value}
+    if "://" in value:
+        parts = urlsplit(value)
+        fragments |= {p for p in (parts.path, parts.query, parts.password) if p and len(p) >= 8}
+        fragments |= {segment for segment in parts.path.split("/") if len(segment) >= 12}
+    return fragments
 
 
 def mask(value: str | None) -> str:
