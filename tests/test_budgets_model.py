@@ -51,7 +51,7 @@ def test_threshold_and_action_parsing():
 
 
 def test_forecast_scope_matches_ml_forecasts_contract():
-    assert Scope().forecast_scope() == ("total", "all")
+    assert Scope().forecast_scope() == ("total", "total")
     assert Scope(provider="AWS").forecast_scope() == ("provider", "AWS")
     assert Scope(sub_account="123").forecast_scope() == ("sub_account", "123")
     assert Scope(tags=(("team", "data"),)).forecast_scope() == ("tag:team", "data")

@@ -71,7 +71,7 @@ class Scope:
         """The (scope_type, scope_value) of `ml.forecasts` that is exactly this scope, if there is one."""
         given = self.to_dict()
         if not given:
-            return ("total", "all")
+            return ("total", "total")  # as marts.daily_scope_costs names it
         if len(given) != 1:
             return None
         (key, value), = given.items()
@@ -79,7 +79,7 @@ class Scope:
             if len(value) != 1:
                 return None
             (tag_key, tag_value), = value.items()
-            return (f"tag:{tag_key}", tag_value)
+            return (f"tag:{tag_key.lower()}", tag_value)  # forecasts lower-case tag keys
         if key == "region":  # ml.forecasts has no region scope
             return None
         return (key, value)
