@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(settings: Settings, log_path: Path, timeout: float = 60, script: Path | None = None):
+def serve_app(settings: Settings, log_path: Path, timeout: float = 120, script: Path | None = None):
     """Run `streamlit run app/main.py` (or `script`) on 127.0.0.1 against `settings`; yields its base URL;
     always stops it."""
     port = free_port()
@@ -80,7 +80,7 @@ def browser():
             chromium.close()
 
 
-def wait_rendered(page, name: str, timeout_ms: int = 30000) -> None:
+def wait_rendered(page, name: str, timeout_ms: int = 90000) -> None:
     """Until the page's script has finished (main.py's footer marker names it) and every chart is drawn."""
     page.locator(".st-key-page-rendered").filter(has_text=f"{TITLES[name]} · ").wait_for(state="attached",
                                                                                          timeout=timeout_ms)
