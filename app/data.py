@@ -614,68 +614,37 @@ def _store():
 
 
 def anomaly_feedback_rows() -> list[dict]:
-    from sqlalchemy import select
+    from autostack.store.anomalies import get_all
 
-    from autostack.store.models import AnomalyFeedback
-
-    with _store() as session:
-        return [{"scope_type": r.scope_type, "scope_value": r.scope_value, "cost_view": r.cost_view,
-                 "anomaly_date": r.anomaly_date, "status": r.status, "feedback": r.feedback}
-                for r in session.scalars(select(AnomalyFeedback))]
+    return get_all(settings())
 
 
-ANOMALY_FEEDBACK = ("yes", "no", "planned")
-ANOMALY_STATUSES = ("open", "acknowledged", "resolved")
+from autostack.store.anomalies import FEEDBACK_VALUES as ANOMALY_FEEDBACK  # noqa: E402
+from autostack.store.anomalies import STATUS_VALUES as ANOMALY_STATUSES  # noqa: E402
 
 
 def set_anomaly_feedback(scope_type: str, scope_value: str, cost_view: str, anomaly_date: date,
                          *, feedback: str | None = None, status: str | None = None, user: str | None = None) -> None:
-    """Persist a person's feedback on one anomaly (to become autostack.store.anomalies.set_feedback)."""
-    from autostack.store.models import AnomalyFeedback
+    """Persist a person's feedback on one anomaly; `ml.anomalies` joins it in on every recompute."""
+    from autostack.store.anomalies import set_feedback
 
-    if feedback is not None and feedback not in ANOMALY_FEEDBACK:
-        raise ValueError(f"feedback must be one of {ANOMALY_FEEDBACK}, got {feedback!r}")
-    if status is not None and status not in ANOMALY_STATUSES:
-        raise ValueError(f"status must be one of {ANOMALY_STATUSES}, got {status!r}")
-    with _store() as session:
-        key = (scope_type, scope_value, cost_view, anomaly_date)
-        row = session.get(AnomalyFeedback, key)
-        if row is None:
-            row = AnomalyFeedback(scope_type=scope_type, scope_value=scope_value, cost_view=cost_view,
-                                  anomaly_date=anomaly_date, status="open")
-            session.add(row)
-        if feedback is not None:
-            row.feedback = feedback
-        if status is not None:
-            row.status = status
-        row.updated_by = user
+    set_feedback(settings(), scope_type, scope_value, cost_view, anomaly_date, feedback=feedback, status=status, user=user)
 
 
 def recommendation_states() -> dict[str, str]:
-    from sqlalchemy import select
+    from autostack.store.recommendations import get_statuses
 
-    from autostack.store.models import RecommendationState
-
-    with _store() as session:
-        return {r.recommendation_id: r.status for r in session.scalars(select(RecommendationState))}
+    return get_statuses(settings())
 
 
-RECOMMENDATION_STATUSES = ("open", "done", "dismissed")
+from autostack.store.recommendations import STATUSES as RECOMMENDATION_STATUSES  # noqa: E402
 
 
 def set_recommendation_status(recommendation_id: str, status: str, *, user: str | None = None) -> None:
-    """Persist done/dismissed for one recommendation (to become autostack.store.recommendations.set_status)."""
-    from autostack.store.models import RecommendationState
+    """Persist done/dismissed for one recommendation; `ml.recommendations` joins it in on every recompute."""
+    from autostack.store.recommendations import set_status
 
-    if status not in RECOMMENDATION_STATUSES:
-        raise ValueError(f"status must be one of {RECOMMENDATION_STATUSES}, got {status!r}")
-    with _store() as session:
-        row = session.get(RecommendationState, recommendation_id)
-        if row is None:
-            row = RecommendationState(recommendation_id=recommendation_id)
-            session.add(row)
-        row.status = status
-        row.updated_by = user
+    set_status(settings(), recommendation_id, status, user=user)
 
 
 def request_refresh(user: str | None = None) -> int:

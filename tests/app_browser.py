@@ -31,15 +31,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(settings: Settings, log_path: Path, timeout: float = 60):
-    """Run `streamlit run app/main.py` on 127.0.0.1 against `settings`; yields its base URL; always stops it."""
+def serve_app(settings: Settings, log_path: Path, timeout: float = 120, script: Path | None = None):
+    """Run `streamlit run app/main.py` (or `script`) on 127.0.0.1 against `settings`; yields its base URL;
+    always stops it."""
     port = free_port()
+    command = app_server_command("127.0.0.1", port)
+    if script is not None:
+        command[command.index(str(PROJECT_ROOT / "app" / "main.py"))] = str(script)
     env = {**os.environ, "AUTOSTACK_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home),
            "PYTHONPATH": str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("AUTOSTACK_APP_PASSWORD", None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(app_server_command("127.0.0.1", port), cwd=PROJECT_ROOT, env=env, stdout=log,
+        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -76,7 +80,7 @@ def browser():
             chromium.close()
 
 
-def wait_rendered(page, name: str, timeout_ms: int = 30000) -> None:
+def wait_rendered(page, name: str, timeout_ms: int = 90000) -> None:
     """Until the page's script has finished (main.py's footer marker names it) and every chart is drawn."""
     page.locator(".st-key-page-rendered").filter(has_text=f"{TITLES[name]} · ").wait_for(state="attached",
                                                                                          timeout=timeout_ms)

@@ -76,7 +76,7 @@ def test_every_page_in_a_real_browser_while_the_snapshot_is_swapped(autostack_ho
             for name in [*list(PAGES)[1:], "overview"]:  # a session starting on a page URL, not the root, first
                 seconds = open_page(page, url, name)
                 assert page.locator('[data-testid="stException"]').count() == 0, name
-                assert seconds < 30
+                assert seconds < 90  # generous: CI machines are shared; the benchmark measures speed
                 page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
                 if name == "overview":
                     assert metric_value(page, "Month to date") == f"${_mtd(original):,.2f}"
