@@ -58,6 +58,25 @@ def load_estate(home: Path, seed: int, end: date, scale: float, months: int) -> 
     return time.monotonic() - started
 
 
+def recompute(snapshot, settings):
+    """An in-memory connection whose ml.* are recomputed by the current code from the snapshot's marts."""
+    import duckdb
+
+    from models_ml.anomalies import AnomalyConfig
+    from orchestration.defs.ml import compute_anomalies, compute_forecasts
+
+    tables = compute_forecasts(snapshot, settings.forecast_tag_keys, workers=os.cpu_count())
+    config = AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
+    tables["anomalies"] = compute_anomalies(snapshot, settings.forecast_tag_keys, config, [])
+    snapshot.close()
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA ml")
+    for name, frame in tables.items():
+        con.register(f"frame_{name}", frame)
+        con.execute(f"CREATE TABLE ml.{name} AS SELECT * FROM frame_{name}")
+    return con
+
+
 def forecast_accuracy(con) -> dict:
     rows = con.execute("""
         SELECT b.scope_type, b.scope_value, b.cost_view, b.model, b.origin, b.mape, b.wape, b.coverage_80, b.points,
@@ -150,7 +169,8 @@ def render(args, results: dict, load_seconds: float) -> str:
         "Versions: " + "; ".join(f"{k} {v}" for k, v in versions.items()),
         "",
         f"Estate: `autostack demo-data --seed {args.seed} --end {args.end} --months {args.months} --scale {args.scale}`, "
-        f"loaded by the ingest job ({'reused' if not load_seconds else f'{load_seconds:.0f} s'}); as-of date "
+        f"loaded by the ingest job ({'reused' if not load_seconds else f'{load_seconds:.0f} s'}"
+        f"{'; ml tables recomputed with the current code' if args.recompute else ''}); as-of date "
         f"{results['as_of']}; {mid['scopes']} scope × cost view series with a mid-month backtest.",
         "",
         "## Targets",
@@ -210,6 +230,9 @@ def main(argv=None) -> int:
     parser.add_argument("--home", type=Path, default=None, help="scratch AUTOSTACK_HOME (default under benchmarks/.data)")
     parser.add_argument("--out", type=Path, default=DOC, help="report file (default docs/accuracy.md)")
     parser.add_argument("--json", type=Path, default=None, help="also write every number as JSON")
+    parser.add_argument("--recompute", action="store_true",
+                        help="recompute the ml tables with the current code from the loaded estate's marts "
+                             "(instead of reading those its ingest run published)")
     args = parser.parse_args(argv)
     home = (args.home or DATA_DIR / f"accuracy-{args.seed}-{args.end}-{args.scale}").resolve()
     load_seconds = load_estate(home, args.seed, args.end, args.scale, args.months)
@@ -221,6 +244,8 @@ def main(argv=None) -> int:
     settings = get_settings({**os.environ, "AUTOSTACK_HOME": str(home)})
     truth = json.loads((home / "demo" / "ground-truth" / "anomalies.json").read_text())
     con = duckdb.connect(str(settings.serving_path), read_only=True)
+    if args.recompute:
+        con = recompute(con, settings)
     try:
         results = {
             "command": "benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -45,7 +45,7 @@ class AnomalyConfig:
     z: float = 3.0
     warmup_days: int = 35
     residual_days: int = 56
-    shift_days: int = 21
+    shift_days: int = 14
     run_gap_days: int = 2
     relative_floor: float = 0.02
 
@@ -150,15 +150,21 @@ def _on_new_level(values: np.ndarray, run: list[int], flagged: dict[int, dict], 
 def _is_level_shift(values: np.ndarray, run: list[int], flagged: dict[int, dict], config: AnomalyConfig) -> bool:
     """A rise still there `shift_days` after it began is a new level (a launch), not an incident.
 
-    Judged only once those days are in the data; until then the run is reported.
+    Judged on the week starting `shift_days` after the run began (at least three of its days must
+    be in the data); until then the run is reported.
     """
     first = run[0]
-    later = values[first + config.shift_days: first + config.shift_days + 7]
-    if len(later) < 7:
+    rises = []
+    for d in range(first + config.shift_days, min(first + config.shift_days + 7, len(values))):
+        # Against the same weekday in the weeks before the run began.
+        k0 = (d - first) // 7 + 1
+        before = [values[d - 7 * k] for k in range(k0, k0 + 4) if d - 7 * k >= 0]
+        if before:
+            rises.append(values[d] - _median4(before))
+    if len(rises) < 3:
         return False
-    expected = flagged[first]["expected_cost"]
     impact = float(np.median([flagged[t]["impact"] for t in run]))
-    return float(np.median(later)) - expected >= 0.5 * impact
+    return float(np.median(rises)) >= 0.5 * impact
 
 
 def detect_many(series: list[tuple[tuple[str, str, str], date, np.ndarray]],
