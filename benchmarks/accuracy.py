@@ -15,7 +15,9 @@
    most two days form one detected event. Precision = detected events overlapping a planted anomaly
    of that account (its days ± 1) / detected events; recall = planted anomalies with at least one
    flagged day of their account in their days ± 1 / planted anomalies.
-4. Writes docs/accuracy.md (machine, date, versions, targets and results).
+4. Recommendations: `benchmarks/recommendation_accuracy.py`'s measure() on the same snapshot
+   against the estate's planted waste (ground-truth/waste.json).
+5. Writes docs/accuracy.md (machine, date, versions, targets and results).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def load_estate(home: Path, seed: int, end: date, scale: float, months: int) -> 
         return 0.0
     started = time.monotonic()
     os.environ["AUTOSTACK_HOME"] = str(home)
+    os.environ["AUTOSTACK_METRICS_DIRS"] = str(home / "demo" / "metrics")  # the recommendations read them
     settings = get_settings()
     settings.ensure_dirs()
     generate(DemoConfig(out=home / "demo", months=months, end=end, seed=seed, scale=scale))
@@ -56,6 +59,25 @@ def load_estate(home: Path, seed: int, end: date, scale: float, months: int) -> 
         raise SystemExit(f"accuracy: loading the demo estate into {home} failed (exit {code})")
     done.write_text("ok")
     return time.monotonic() - started
+
+
+def recompute(snapshot, settings):
+    """An in-memory connection whose ml.* are recomputed by the current code from the snapshot's marts."""
+    import duckdb
+
+    from models_ml.anomalies import AnomalyConfig
+    from orchestration.defs.ml import compute_anomalies, compute_forecasts
+
+    tables = compute_forecasts(snapshot, settings.forecast_tag_keys, workers=os.cpu_count())
+    config = AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
+    tables["anomalies"] = compute_anomalies(snapshot, settings.forecast_tag_keys, config, [])
+    snapshot.close()
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA ml")
+    for name, frame in tables.items():
+        con.register(f"frame_{name}", frame)
+        con.execute(f"CREATE TABLE ml.{name} AS SELECT * FROM frame_{name}")
+    return con
 
 
 def forecast_accuracy(con) -> dict:
@@ -150,7 +172,8 @@ def render(args, results: dict, load_seconds: float) -> str:
         "Versions: " + "; ".join(f"{k} {v}" for k, v in versions.items()),
         "",
         f"Estate: `autostack demo-data --seed {args.seed} --end {args.end} --months {args.months} --scale {args.scale}`, "
-        f"loaded by the ingest job ({'reused' if not load_seconds else f'{load_seconds:.0f} s'}); as-of date "
+        f"loaded by the ingest job ({'reused' if not load_seconds else f'{load_seconds:.0f} s'}"
+        f"{'; ml tables recomputed with the current code' if args.recompute else ''}); as-of date "
         f"{results['as_of']}; {mid['scopes']} scope × cost view series with a mid-month backtest.",
         "",
         "## Targets",
@@ -210,6 +233,9 @@ def main(argv=None) -> int:
     parser.add_argument("--home", type=Path, default=None, help="scratch AUTOSTACK_HOME (default under benchmarks/.data)")
     parser.add_argument("--out", type=Path, default=DOC, help="report file (default docs/accuracy.md)")
     parser.add_argument("--json", type=Path, default=None, help="also write every number as JSON")
+    parser.add_argument("--recompute", action="store_true",
+                        help="recompute the ml tables with the current code from the loaded estate's marts "
+                             "(instead of reading those its ingest run published)")
     args = parser.parse_args(argv)
     home = (args.home or DATA_DIR / f"accuracy-{args.seed}-{args.end}-{args.scale}").resolve()
     load_seconds = load_estate(home, args.seed, args.end, args.scale, args.months)
@@ -221,6 +247,8 @@ def main(argv=None) -> int:
     settings = get_settings({**os.environ, "AUTOSTACK_HOME": str(home)})
     truth = json.loads((home / "demo" / "ground-truth" / "anomalies.json").read_text())
     con = duckdb.connect(str(settings.serving_path), read_only=True)
+    if args.recompute:
+        con = recompute(con, settings)
     try:
         results = {
             "command": "benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -230,9 +258,13 @@ def main(argv=None) -> int:
         }
     finally:
         con.close()
+    from benchmarks.recommendation_accuracy import measure, write_section
+
+    results["recommendations"], recommendations_md = measure(settings.serving_path, home / "demo")
     report = render(args, results, load_seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
+    write_section(recommendations_md, args.out)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     print(report)

@@ -10,7 +10,7 @@ is at least `min_impact` dollars AND at least `min_relative` of expected.
 Flagged days are left out of the residuals that set the range's width. Flagged days close
 together (gaps up to `run_gap_days`) form one run; a run whose rise is still there `shift_days`
 after it began is a new level (a launch, a planned migration): only its days that also rose
-above the new level are reported. A recent run, whose later days are not in the data yet, is
+above the new level, after it had settled, are reported. A recent run, whose later days are not in the data yet, is
 reported whole. Likewise a one-day rise that comes back on the same day of the next two months is
 a new monthly charge, not an incident.
 
@@ -45,7 +45,7 @@ class AnomalyConfig:
     z: float = 3.0
     warmup_days: int = 35
     residual_days: int = 56
-    shift_days: int = 21
+    shift_days: int = 14
     run_gap_days: int = 2
     relative_floor: float = 0.02
 
@@ -67,8 +67,28 @@ def _runs(indexes: list[int], gap: int) -> list[list[int]]:
 
 
 def detect(values: np.ndarray, start: date, config: AnomalyConfig = AnomalyConfig()) -> list[dict]:
-    """Anomalous days of one daily series starting on `start` (dicts with the ANOMALY_COLUMNS' values)."""
+    """Anomalous days of one daily series starting on `start` (dicts with the ANOMALY_COLUMNS' values).
+
+    Two passes: the second knows where the first found new levels (launches) and compares the days
+    after one with the same weekdays since it, not with weeks that straddle it.
+    """
     values = np.asarray(values, dtype=float)
+    flagged = _scan(values, start, config, [])
+    shifts = [run[0] for run in _runs(sorted(flagged), gap=config.run_gap_days)
+              if _is_level_shift(values, run, flagged, config)]
+    if shifts:
+        flagged = _scan(values, start, config, shifts)
+    found = []
+    for run in _runs(sorted(flagged), gap=config.run_gap_days):
+        if _is_level_shift(values, run, flagged, config):
+            found.extend(_on_new_level(values, run, flagged, config))
+        else:
+            found.extend(flagged[t] for t in run if not _recurs_monthly(values, start, t, flagged[t]["impact"]))
+    return found
+
+
+def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[int]) -> dict[int, dict]:
+    """Days above their expected range and the thresholds, by index; `shifts`: where new levels began."""
     n = len(values)
     doms = _day_of_month(start, np.arange(n))
     excess = np.zeros(32)
@@ -80,7 +100,14 @@ def detect(values: np.ndarray, start: date, config: AnomalyConfig = AnomalyConfi
             excess = day_of_month_excess(values[:t], start, any_rise=True) if t >= 35 else np.zeros(32)
         if t < config.warmup_days:
             continue
-        expected = _median4([values[t - 7 * k] for k in range(1, 5)])
+        same_weekday = [values[t - 7 * k] for k in range(1, 5)]
+        for since in sorted((c for c in shifts if c <= t), reverse=True):
+            # The latest new level with two same weekdays since it (a launch may come in steps).
+            after_shift = [values[t - 7 * k] for k in range(1, 5) if t - 7 * k >= since]
+            if len(after_shift) >= 2:
+                same_weekday = after_shift
+                break
+        expected = _median4(same_weekday)
         if excess[doms[t]] >= max(config.min_impact, config.min_relative * abs(expected)):
             continue
         recent = np.asarray(residuals[-config.residual_days:])
@@ -96,13 +123,7 @@ def detect(values: np.ndarray, start: date, config: AnomalyConfig = AnomalyConfi
                           "upper_bound": float(upper), "impact": float(impact)}
         else:
             residuals.append(actual - expected)  # flagged days never widen the range
-    found = []
-    for run in _runs(sorted(flagged), gap=config.run_gap_days):
-        if _is_level_shift(values, run, flagged, config):
-            found.extend(_on_new_level(values, run, flagged, config))
-        else:
-            found.extend(flagged[t] for t in run if not _recurs_monthly(values, start, t, flagged[t]["impact"]))
-    return found
+    return flagged
 
 
 def _recurs_monthly(values: np.ndarray, start: date, t: int, impact: float) -> bool:
@@ -144,21 +165,34 @@ def _on_new_level(values: np.ndarray, run: list[int], flagged: dict[int, dict], 
                 and impact >= config.min_relative * max(abs(expected), 1e-9)):
             out.append({**row, "expected_cost": float(expected), "lower_bound": float(expected - half_width),
                         "upper_bound": float(expected + half_width), "impact": float(impact)})
+    # Only if the new level had settled when the rise came: a launch whose cost starts high and then
+    # declines towards its new level is one change, not a change plus an incident.
+    first = run[0]
+    later = [values[first + 7 * k] for k in range(3, 7) if first + 7 * k < len(values)]
+    settled_within = flagged[first]["upper_bound"] - flagged[first]["expected_cost"]  # the range's half-width
+    if out and len(later) >= 2 and values[first] - _median4(later) > settled_within:
+        return []
     return out
 
 
 def _is_level_shift(values: np.ndarray, run: list[int], flagged: dict[int, dict], config: AnomalyConfig) -> bool:
     """A rise still there `shift_days` after it began is a new level (a launch), not an incident.
 
-    Judged only once those days are in the data; until then the run is reported.
+    Judged on the week starting `shift_days` after the run began (at least three of its days must
+    be in the data); until then the run is reported.
     """
     first = run[0]
-    later = values[first + config.shift_days: first + config.shift_days + 7]
-    if len(later) < 7:
+    rises = []
+    for d in range(first + config.shift_days, min(first + config.shift_days + 7, len(values))):
+        # Against the same weekday in the weeks before the run began.
+        k0 = (d - first) // 7 + 1
+        before = [values[d - 7 * k] for k in range(k0, k0 + 4) if d - 7 * k >= 0]
+        if before:
+            rises.append(values[d] - _median4(before))
+    if len(rises) < 3:
         return False
-    expected = flagged[first]["expected_cost"]
     impact = float(np.median([flagged[t]["impact"] for t in run]))
-    return float(np.median(later)) - expected >= 0.5 * impact
+    return float(np.median(rises)) >= 0.5 * impact
 
 
 def detect_many(series: list[tuple[tuple[str, str, str], date, np.ndarray]],

@@ -123,5 +123,11 @@ def copy_published(source: Settings, target: Settings, *, with_ml: bool, dagster
     shutil.copyfile(source.serving_path, target.serving_path)
     if with_ml:
         add_ml_tables(target.serving_path)
+    else:  # the pipeline's own ml.* tables out too: the state before the ML assets first ran
+        con = duckdb.connect(str(target.serving_path))
+        try:
+            con.execute("DROP SCHEMA IF EXISTS ml CASCADE")
+        finally:
+            con.close()
     if dagster:
         shutil.copytree(source.dagster_home, target.dagster_home, dirs_exist_ok=True)
