@@ -16,6 +16,10 @@ SAMPLES_DIR = PROJECT_ROOT / "data" / "samples"
 REFERENCE_DIR = PROJECT_ROOT / "data" / "reference"
 
 
+# Allocation tags forecast per value: the usual keys and their common short forms (the demo uses env, product).
+DEFAULT_FORECAST_TAG_KEYS = ("team", "project", "product", "environment", "env")
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
@@ -31,7 +35,7 @@ class Settings:
     validator_python: Path = field(default=PROJECT_ROOT / ".venv-validator" / "bin" / "python")
     sensor_interval_seconds: int = 60
     app_store_url_override: str | None = None
-    forecast_tag_keys: tuple[str, ...] = ("team", "project", "environment")
+    forecast_tag_keys: tuple[str, ...] = DEFAULT_FORECAST_TAG_KEYS
     anomaly_min_impact: float = 5.0  # dollars a day above expected
     anomaly_min_relative: float = 0.2  # of expected
     metrics_dirs_override: tuple[Path, ...] = ()
@@ -111,7 +115,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
         sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
         app_store_url_override=env.get("AUTOSTACK_APP_STORE_URL") or None,
-        forecast_tag_keys=_split_list(env.get("AUTOSTACK_FORECAST_TAG_KEYS")) or ("team", "project", "environment"),
+        forecast_tag_keys=_split_list(env.get("AUTOSTACK_FORECAST_TAG_KEYS")) or DEFAULT_FORECAST_TAG_KEYS,
         anomaly_min_impact=float(env.get("AUTOSTACK_ANOMALY_MIN_IMPACT", "5")),
         anomaly_min_relative=float(env.get("AUTOSTACK_ANOMALY_MIN_RELATIVE", "0.2")),
         cloudwatch_regions=_split_list(env.get("AUTOSTACK_CLOUDWATCH_REGIONS")),
