@@ -41,6 +41,10 @@ undelivered.metric("Undelivered alerts", len(failed), border=True)
 
 
 # --------------------------------------------------------------------------- progress
+def _day(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
 def _threshold_table(budget: BudgetSpec, row: dict) -> pd.DataFrame:
     breached = set(row["breached_thresholds"] if row["breached_thresholds"] is not None else [])
     rows = []
@@ -76,7 +80,7 @@ for budget in budgets:
         changed = "" if Decimal(str(row["amount"])) == budget.amount and row["currency"] == budget.currency else (
             " The definition changed since: the next evaluation uses the new one.")
         st.caption(f"Period {row['period_start']:%Y-%m-%d} – {row['period_end']:%Y-%m-%d}, {row['days_left']} days left; "
-                   f"data through {row['data_through']}; forecast: {row['forecast_method']}; "
+                   f"data through {_day(row['data_through'])}; forecast: {row['forecast_method']}; "
                    f"evaluated {row['evaluated_at']:%Y-%m-%d %H:%M} UTC.{changed}")
 
 
