@@ -683,3 +683,159 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- budgets
+# Definitions, alert history, freezes and channels live in the app store (through autostack.budgets,
+# the functions the CLI uses, so the app validates exactly as the CLI does); the latest evaluation is
+# marts.budget_status in the published snapshot. The app never evaluates budgets itself.
+BUDGET_NOT_EVALUATED = "not evaluated yet — runs after the next load or on the hourly schedule"
+
+
+def budget_definitions() -> list:
+    """Every budget (autostack.budgets.BudgetSpec), by name."""
+    from autostack.budgets import list_budgets
+
+    return list_budgets(settings())
+
+
+def budget_status() -> pd.DataFrame | None:
+    """The latest evaluation of every budget (marts.budget_status); None when it was never written."""
+    if not has_table("marts.budget_status"):
+        return None
+    return query(
+        """SELECT budget_id, budget_name, owner, scope, period, period_start, period_end, cost_view, currency,
+                  CAST(amount AS DOUBLE) AS amount, CAST(spent AS DOUBLE) AS spent,
+                  CAST(forecast_at_period_end AS DOUBLE) AS forecast, forecast_method,
+                  CAST(pct_spent AS DOUBLE) AS pct_spent, CAST(pct_forecast AS DOUBLE) AS pct_forecast,
+                  days_left, data_through, breached_thresholds, evaluated_at
+           FROM marts.budget_status ORDER BY budget_name""")
+
+
+def budget_status_by_id() -> dict[int, dict]:
+    """The status row of each evaluated budget, keyed by budget id (empty when never evaluated)."""
+    try:
+        frame = budget_status()
+    except NoSnapshot:
+        return {}
+    if frame is None:
+        return {}
+    return {int(row["budget_id"]): row for row in frame.to_dict("records") if not pd.isna(row["budget_id"])}
+
+
+def budget_at_risk(row: dict) -> bool:
+    """At risk: the forecast at period end reaches the amount, or a threshold is breached."""
+    breached = row.get("breached_thresholds")
+    return bool((row.get("pct_forecast") or 0) >= 100 or (breached is not None and len(breached)))
+
+
+def budgets_at_risk() -> pd.DataFrame | None:
+    """Evaluated budgets that still exist and are at risk; None when budgets were never evaluated."""
+    frame = budget_status()
+    if frame is None:
+        return None
+    names = {b.id: b.name for b in budget_definitions()}
+    rows = [row for row in frame.to_dict("records") if row["budget_id"] in names and budget_at_risk(row)]
+    columns = ["budget_name", "scope", "currency", "amount", "spent", "pct_spent", "forecast", "pct_forecast",
+               "breached", "days_left"]
+    for row in rows:
+        row["breached"] = ", ".join(row["breached_thresholds"] if row["breached_thresholds"] is not None else [])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def budget_states_for_tag(tag_key: str | None) -> dict[str, str]:
+    """Budget state per value of `tag_key`, for the cost cards: only budgets whose scope is exactly that tag value."""
+    if not tag_key:
+        return {}
+    status = budget_status_by_id()
+    states: dict[str, list[str]] = {}
+    for budget in budget_definitions():
+        scope = budget.scope.to_dict()
+        if set(scope) != {"tags"} or len(scope["tags"]) != 1 or tag_key not in scope["tags"]:
+            continue
+        row = status.get(budget.id)
+        if row is None:
+            text = f"Budget {budget.name}: not evaluated yet"
+        else:
+            risk = " — at risk" if budget_at_risk(row) else ""
+            text = (f"Budget {budget.name}: {row['pct_spent']:.0f}% spent, "
+                    f"forecast {row['pct_forecast']:.0f}%{risk}")
+        states.setdefault(scope["tags"][tag_key], []).append(text)
+    return {value: "; ".join(texts) for value, texts in states.items()}
+
+
+def save_budget(spec, original_name: str | None = None):
+    """Create (or, given `original_name`, update) a budget with the CLI's validation; raises ValidationError."""
+    from autostack.budgets import add_budget, update_budget
+
+    if original_name:
+        return update_budget(settings(), original_name, spec)
+    return add_budget(settings(), spec)
+
+
+def delete_budget(name: str) -> None:
+    from autostack.budgets import remove_budget
+
+    remove_budget(settings(), name)
+
+
+def budget_alert_history(limit: int = 50) -> pd.DataFrame:
+    """The latest alert events, newest first, with each delivery's outcome in one column."""
+    from autostack.budgets import alert_history
+
+    rows = []
+    for event in alert_history(settings(), limit=limit):
+        rows.append({
+            "fired_at": event["fired_at"], "budget": event["budget"], "threshold": event["threshold"],
+            "percent": float(event["percent"]) if event["percent"] is not None else None,
+            "spent": float(event["spent"]) if event["spent"] is not None else None,
+            "forecast": float(event["forecast"]) if event["forecast"] not in (None, "None") else None,
+            "amount": float(event["amount"]) if event["amount"] is not None else None,
+            "currency": event["currency"], "message": event["message"],
+            "deliveries": "; ".join(f"{d['purpose']} → {d['channel']}: {d['status']} ({d['attempts']} attempt(s))"
+                                    for d in event["deliveries"]) or "no channels",
+        })
+    return pd.DataFrame(rows, columns=["fired_at", "budget", "threshold", "percent", "spent", "forecast", "amount",
+                                       "currency", "message", "deliveries"])
+
+
+def budget_failed_deliveries() -> pd.DataFrame:
+    """Alert deliveries that have not reached their channel (errors are stored with secrets redacted)."""
+    from autostack.budgets import failed_deliveries
+
+    return pd.DataFrame(failed_deliveries(settings()),
+                        columns=["id", "budget", "threshold", "channel", "purpose", "status", "attempts",
+                                 "last_error", "last_attempt_at"])
+
+
+def budget_freezes(include_acknowledged: bool = False) -> list[dict]:
+    from autostack.budgets import list_freezes
+
+    return list_freezes(settings(), include_acknowledged=include_acknowledged)
+
+
+def acknowledge_budget_freeze(freeze_id: int, by: str) -> dict:
+    """Lift a deployment freeze (recorded with who and when); raises ValueError/LookupError."""
+    from autostack.budgets import acknowledge_freeze
+
+    return acknowledge_freeze(settings(), freeze_id, by)
+
+
+def budget_channels() -> pd.DataFrame:
+    """Alert channels as they may be shown: options, and secret names with masked values only."""
+    from autostack.budgets import describe_channel, list_channels
+    from autostack.notify.secrets import SecretError, SecretStore
+
+    current = settings()
+    secrets = SecretStore.from_settings(current)
+    rows = []
+    for channel in list_channels(current):
+        try:
+            shown = describe_channel(channel, secrets)
+        except SecretError as exc:  # an unreadable secrets file: say so, show no value
+            shown = {"name": channel.name, "kind": channel.kind, "options": channel.options,
+                     "secrets": {role: f"{name} ({exc})" for role, name in channel.secret_refs.items()}}
+        rows.append({"name": shown["name"], "kind": shown["kind"],
+                     "options": ", ".join(f"{k}={v}" for k, v in shown["options"].items()) or "-",
+                     "secrets": ", ".join(f"{k}: {v}" for k, v in shown["secrets"].items()) or "-"})
+    return pd.DataFrame(rows, columns=["name", "kind", "options", "secrets"])

@@ -58,6 +58,7 @@ PAGES = [
     st.Page("app_pages/forecasts.py", title="Forecasts", icon=":material/trending_up:"),
     st.Page("app_pages/anomalies.py", title="Anomalies", icon=":material/warning:"),
     st.Page("app_pages/recommendations.py", title="Recommendations", icon=":material/lightbulb:"),
+    st.Page("app_pages/budgets.py", title="Budgets", icon=":material/savings:"),
     st.Page("app_pages/data_sources.py", title="Data sources", icon=":material/database:"),
 ]
 

@@ -46,8 +46,10 @@ def cost_view_picker(key: str = "cost_view") -> str:
     ) or "billed"
 
 
-def cost_cards(frame: pd.DataFrame, currency: str, *, columns: int = 4, limit: int = 8) -> None:
-    """Compact per-team/project cards: spend and a trend arrow against the previous period."""
+def cost_cards(frame: pd.DataFrame, currency: str, *, columns: int = 4, limit: int = 8,
+               budget_states: dict[str, str] | None = None) -> None:
+    """Compact per-team/project cards: spend, a trend arrow against the previous period and, where a
+    budget's scope is exactly that team/project, the budget's state (`budget_states`: name → text)."""
     rows = frame.head(limit).to_dict("records")
     for start in range(0, len(rows), columns):
         cells = st.columns(columns)
@@ -55,6 +57,8 @@ def cost_cards(frame: pd.DataFrame, currency: str, *, columns: int = 4, limit: i
             change = percent_change(row["spend"], row["previous"])
             cell.metric(str(row["name"]), money(row["spend"], currency, 0), delta=change,
                         delta_color="inverse", border=True)
+            if budget_states and str(row["name"]) in budget_states:
+                cell.caption(budget_states[str(row["name"])])
 
 
 def trend_chart(history: pd.DataFrame, forecast: pd.DataFrame | None = None, *, title: str = "",
@@ -93,3 +97,10 @@ def horizontal_bar(frame: pd.DataFrame, label: str, value: str) -> go.Figure:
     figure.update_layout(height=max(200, 40 * len(frame) + 60), margin={"l": 10, "r": 10, "t": 10, "b": 10},
                          yaxis={"autorange": "reversed"})
     return figure
+
+
+def budget_progress(label: str, spent_or_forecast: float, pct: float, amount: float, currency: str) -> None:
+    """One progress bar of a budget: actual or forecast spend against the amount (capped at full)."""
+    fraction = max(0.0, min(float(pct) / 100.0, 1.0)) if pct is not None else 0.0
+    st.progress(fraction, text=f"{label}: {money(spent_or_forecast, currency)} of {money(amount, currency)} "
+                               f"({float(pct):.1f}%)")

@@ -19,9 +19,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 # url path of each page (st.Page names them after the file; the default page is the root)
 PAGES = {"overview": "", "cost_explorer": "cost_explorer", "forecasts": "forecasts", "anomalies": "anomalies",
-         "recommendations": "recommendations", "data_sources": "data_sources"}
+         "recommendations": "recommendations", "data_sources": "data_sources", "budgets": "budgets"}
 TITLES = {"overview": "Overview", "cost_explorer": "Cost explorer", "forecasts": "Forecasts", "anomalies": "Anomalies",
-          "recommendations": "Recommendations", "data_sources": "Data sources"}
+          "recommendations": "Recommendations", "data_sources": "Data sources", "budgets": "Budgets"}
 
 
 def free_port() -> int:

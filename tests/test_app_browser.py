@@ -8,6 +8,7 @@ import os
 import shutil
 import threading
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ import pytest
 from app_browser import PAGES, browser, metric_value, open_page, serve_app
 from app_fixtures import RECOMMENDATIONS, add_ml_tables, copy_published
 
+from autostack.budgets import BudgetSpec, add_budget, list_budgets
 from autostack.settings import PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -47,6 +49,7 @@ def _publish(source: Path, target: Path) -> None:
 
 def test_every_page_in_a_real_browser_while_the_snapshot_is_swapped(autostack_home, demo_home, tmp_path):
     copy_published(demo_home, autostack_home, with_ml=True, dagster=True)
+    add_budget(autostack_home, BudgetSpec(name="total", amount=Decimal(1000), currency="USD"))  # Budgets page
     original = tmp_path / "original.duckdb"
     shutil.copyfile(autostack_home.serving_path, original)
     # A second published state: one day less of AWS cost, so the month-to-date changes.
@@ -82,6 +85,9 @@ def test_every_page_in_a_real_browser_while_the_snapshot_is_swapped(autostack_ho
                     assert metric_value(page, "Month to date") == f"${_mtd(original):,.2f}"
                 if name == "recommendations":
                     assert metric_value(page, "Achievable monthly savings") == f"${sum(r[6] for r in RECOMMENDATIONS):,.2f}"
+                if name == "budgets":
+                    assert metric_value(page, "Budgets") == str(len(list_budgets(autostack_home)))
+                    assert page.get_by_text("total: not evaluated yet — runs after the next load").count() == 1
                 if name == "data_sources":
                     files = _sql(original, "SELECT count(DISTINCT source_uri) FROM ingest.file_loads")[0][0]
                     assert metric_value(page, "Files") == str(files)

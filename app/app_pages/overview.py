@@ -74,7 +74,8 @@ group_key = st.columns(3)[0].selectbox("Group cards by tag", options, key="card_
                                        index=options.index(preferred) if preferred else len(options) - 1)
 spend = data.group_spend(None if group_key == "(sub account)" else group_key, as_of, cost_view, currency)
 st.caption("Last 30 days; the arrow compares with the 30 days before")
-widgets.cost_cards(spend, currency)
+widgets.cost_cards(spend, currency, budget_states=data.budget_states_for_tag(
+    None if group_key == "(sub account)" else group_key))
 
 anomalies_col, recs_col = st.columns(2)
 with anomalies_col:
@@ -98,6 +99,18 @@ with recs_col:
         st.metric("Monthly savings available", widgets.money(open_recs["monthly_savings"].sum(), currency),
                   help=f"{len(open_recs)} open recommendations")
         st.dataframe(open_recs[["type", "resource_id", "monthly_savings"]].head(5), hide_index=True, width="stretch")
+
+# Budgets at risk: forecast at period end >= 100% or a breached threshold (latest marts.budget_status).
+st.subheader("Budgets at risk")
+at_risk = data.budgets_at_risk()
+if at_risk is None:
+    st.caption(f"Budgets: {data.BUDGET_NOT_EVALUATED}." if data.budget_definitions() else
+               "No budgets yet: create them on the Budgets page.")
+else:
+    st.metric("Budgets at risk", len(at_risk), help="Forecast at period end ≥ 100% of the amount, or a threshold breached")
+    if not at_risk.empty:
+        st.dataframe(at_risk, hide_index=True, width="stretch", key="budgets_at_risk",
+                     column_config={c: st.column_config.NumberColumn(format="%.1f%%") for c in ("pct_spent", "pct_forecast")})
 
 activity_col, fresh_col = st.columns([2, 1])
 with activity_col:
