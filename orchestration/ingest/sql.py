@@ -32,8 +32,11 @@ def is_timestamp(source_type: str | None) -> bool:
 
 
 def decimal(expr: str, source_type: str | None = None) -> str:
-    """DECIMAL(38, 12): a typed number is cast directly (DuckDB rounds a DOUBLE to the nearest
-    12-digit decimal, the same value its text gives); text is cleaned first."""
+    """DECIMAL(38, 12): a typed number is cast directly, text is cleaned first.
+
+    DuckDB rounds a DOUBLE's exact binary value to 12 decimals. That equals the value of its shortest
+    text for amounts with up to ~15 significant digits (all 1M unblended costs of the benchmark CUR
+    file); beyond that the two differ below 1e-6 (tests/test_ingest_typed.py). 40x cheaper per column."""
     if is_numeric(source_type):
         return f"CAST({expr} AS {DECIMAL})"
     return f"CAST({text(expr)} AS {DECIMAL})"
