@@ -67,6 +67,13 @@ def _gnu_time_max_rss(report: str) -> int | None:
     return int(match.group(1)) * 1024 if match else None
 
 
+def _gnu_time_cpu_seconds(report: str) -> float | None:
+    """User + system CPU seconds of the process and its children (GNU time -v)."""
+    user = re.search(r"User time \(seconds\): ([0-9.]+)", report)
+    system = re.search(r"System time \(seconds\): ([0-9.]+)", report)
+    return float(user.group(1)) + float(system.group(1)) if user and system else None
+
+
 def group_rss_bytes(pgid: int) -> int:
     """Resident memory of every process in a process group, added up (read from /proc)."""
     total = 0
@@ -148,6 +155,11 @@ def measure(label: str, command: list[str], *, timeout: float | None = None, env
             rss, returncode = data.get("max_rss_bytes"), data.get("returncode", proc.returncode)
     result = Measurement(label, command, seconds, rss, None if timed_out else returncode, timed_out, stdout, stderr)
     result.extra["sampled_group_peak_rss_bytes"] = watcher.peak_bytes
+    # CPU time moves far less than wall time when other work shares the machine.
+    cpu = _gnu_time_cpu_seconds(text) if GNU_TIME.exists() else None
+    if cpu is not None:
+        result.extra["cpu_seconds"] = cpu
+    result.extra["load_average_1m_after"] = os.getloadavg()[0]
     if watcher.capped:
         result.extra["killed_at_rss_cap_bytes"] = rss_cap_bytes
         result.stderr += f"\n{label}: killed: its processes' memory passed the cap of {rss_cap_bytes / 1e9:.1f} GB"

@@ -408,9 +408,13 @@ ROWS_PER_STRATUM = 25
 
 
 def export_for_validator(
-    con: duckdb.DuckDBPyConnection, table: str, path: Path, *, max_rows: int | None = DEFAULT_MAX_ROWS
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, *, max_rows: int | None = DEFAULT_MAX_ROWS,
+    where: str | None = None,
 ) -> int:
     """Write the FOCUS (non-`x_`) columns of `table` to Parquet as the validator reads them best.
+
+    `where` (an SQL condition on the table's columns) limits the export to those rows, e.g. the
+    slices one run loaded (`x_LoadId IN (...)`), so a new file is validated on its own rows.
 
     focus-validator holds the whole file in memory (pandas/polars), so a table larger than
     `max_rows` is validated on a deterministic stratified sample: every combination of the
@@ -418,6 +422,8 @@ def export_for_validator(
     about `max_rows`. Returns the number of rows written.
     """
     quoted = _quote_table(table)
+    if where:
+        quoted = f"(SELECT * FROM {quoted} WHERE {where})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {quoted}").fetchall()
     except duckdb.Error as exc:
@@ -469,6 +475,7 @@ def run_focus_validator(
     workdir: Path,
     applicability_criteria: tuple[str, ...] | list[str] = AUTOSTACK_APPLICABILITY_CRITERIA,
     timeout_seconds: float = 3600,
+    where: str | None = None,
 ) -> ConformanceReport:
     """Validate `table` of a DuckDB warehouse (an open connection, or a file opened read-only)
     against FOCUS 1.2 with focus-validator. The exported data, the JUnit XML and the validator's
@@ -488,13 +495,13 @@ def run_focus_validator(
         stale.unlink(missing_ok=True)
 
     if isinstance(con_or_path, duckdb.DuckDBPyConnection):
-        export_for_validator(con_or_path, table, data_file)
+        export_for_validator(con_or_path, table, data_file, where=where)
     else:
         database = Path(con_or_path)
         if not database.is_file():
             raise FileNotFoundError(f"DuckDB warehouse {database} does not exist")
         with duckdb.connect(str(database), read_only=True) as con:
-            export_for_validator(con, table, data_file)
+            export_for_validator(con, table, data_file, where=where)
 
     criteria = tuple(applicability_criteria)
     args = [

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest import duckdb_config
 from orchestration.ingest.formats import FORMATS
 from orchestration.ingest.formats.base import (
     PARTITION_COLUMNS,
@@ -166,6 +167,7 @@ def load_file(
     """Load one file. Never raises for bad input: the result says what happened and why."""
     ensure_manifest(con)
     con.execute("SET TimeZone = 'UTC'")
+    duckdb_config.configure(con)
     now = datetime.now(UTC).replace(tzinfo=None)
     load_id = uuid.uuid4().hex
     try:

@@ -20,6 +20,7 @@ or `user_team`); the dbt models decide what FOCUS sees.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -195,11 +196,12 @@ def parquet_column_types(probe: FileProbe) -> dict[str, str]:
         con.close()
 
 
-def typed(expr: str, type_: str) -> str:
+def typed(expr: str, type_: str, source_type: str | None = None) -> str:
+    """The raw column from a file column: typed Parquet columns are cast directly, text is cleaned."""
     if type_ == TIME:
-        return sql.utc_timestamp(expr)
+        return sql.utc_timestamp(expr, source_type)
     if type_ == DECIMAL:
-        return sql.decimal(expr)
+        return sql.decimal(expr, source_type)
     return sql.text(expr)
 
 
@@ -212,15 +214,23 @@ def map_as_json(column: str, column_type: str | None) -> str:
 
 
 def object_of(pairs: Iterable[tuple[str, str]]) -> str:
-    """A JSON object of the (key, text expression) pairs whose value is present, or NULL if none is."""
-    entries = [f"{{'k': '{key.replace(chr(39), chr(39) * 2)}', 'v': {expr}}}" for key, expr in pairs]
-    if not entries:
+    """A JSON object of the (key, text expression) pairs whose value is present, or NULL if none is.
+
+    Written as text (`'{' || concat_ws(',', '"key":' || to_json(value), ...) || '}'`: concat_ws
+    skips the absent values) rather than through a list of structs and a MAP: measured 5x faster on
+    a 1M-row CUR file with 38 product attributes, same JSON. A key seen twice keeps its first column.
+    """
+    seen: set[str] = set()
+    parts = []
+    for key, expr in pairs:
+        if key in seen:
+            continue
+        seen.add(key)
+        literal = (json.dumps(key) + ":").replace("'", "''")
+        parts.append(f"'{literal}' || to_json({expr})")
+    if not parts:
         return "CAST(NULL AS JSON)"
-    kept = f"list_filter([{', '.join(entries)}], lambda e: e.v IS NOT NULL)"
-    return (
-        f"CASE WHEN len({kept}) = 0 THEN NULL "
-        f"ELSE CAST(map_from_entries({kept}) AS JSON) END"
-    )
+    return f"CAST(NULLIF('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}') AS JSON)"
 
 
 @dataclass(frozen=True)
@@ -253,7 +263,7 @@ def build_select(probe: FileProbe, columns: CurColumns, schema: str, native: Cal
         if name in MAP_COLUMNS or name == "x_cur_schema":
             continue
         if name in columns.direct:
-            expr = typed(sql.ident(columns.direct[name]), type_)
+            expr = typed(sql.ident(columns.direct[name]), type_, probe.type_of(columns.direct[name]))
         elif columns.product_map and name in PRODUCT_MAP_KEYS:
             expr = typed(f"json_extract_string(__product, '$.\"{PRODUCT_MAP_KEYS[name]}\"')", type_)
         else:

@@ -33,6 +33,14 @@ class FileProbe:
     compression: str | None  # "gzip" or None
     columns: tuple[str, ...]
     first_record: dict | None = None
+    # DuckDB's type of each column for typed containers (Parquet); empty for text (CSV, JSON Lines).
+    types: tuple[str, ...] = ()
+
+    def type_of(self, column: str) -> str | None:
+        """The file's own type of `column` (Parquet), or None when the file is text."""
+        if not self.types:
+            return None
+        return dict(zip(self.columns, self.types)).get(column)
 
     @property
     def column_set(self) -> frozenset[str]:
@@ -119,14 +127,12 @@ def probe_file(path: Path) -> FileProbe:
     if head == b"PAR1":
         con = duckdb.connect()
         try:
-            cols = tuple(
-                r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
-            )
+            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
         except duckdb.Error as exc:
             raise UnrecognizedFileError(f"{path}: unreadable Parquet file: {exc}") from exc
         finally:
             con.close()
-        return FileProbe(path, "parquet", None, cols)
+        return FileProbe(path, "parquet", None, tuple(r[0] for r in described), types=tuple(r[1] for r in described))
     compression = _compression(path)
     try:
         with _open_text(path, compression) as fh:

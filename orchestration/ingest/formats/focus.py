@@ -27,14 +27,14 @@ def matches(probe: FileProbe) -> bool:
     return FOCUS_1_0_REQUIRED <= probe.column_set
 
 
-def _column(name: str, type_: str, present: frozenset[str]) -> str:
+def _column(name: str, type_: str, present: frozenset[str], source_type: str | None = None) -> str:
     if name not in present:
         return f"CAST(NULL AS {type_}) AS {sql.ident(name)}"
     src = sql.ident(name)
     if type_ == "TIMESTAMP":
-        expr = sql.utc_timestamp(src)
+        expr = sql.utc_timestamp(src, source_type)
     elif type_.startswith("DECIMAL"):
-        expr = sql.decimal(src)
+        expr = sql.decimal(src, source_type)
     elif type_ == "JSON":
         expr = sql.json_text(src)
     else:
@@ -44,7 +44,7 @@ def _column(name: str, type_: str, present: frozenset[str]) -> str:
 
 def select_sql(probe: FileProbe) -> str:
     present = probe.column_set
-    columns = [_column(name, type_, present) for name, type_ in FOCUS_1_2_COLUMNS.items()]
+    columns = [_column(name, type_, present, probe.type_of(name)) for name, type_ in FOCUS_1_2_COLUMNS.items()]
     extras = [c for c in probe.columns if c not in FOCUS_1_2_COLUMNS and c != "Id"]
     if extras:
         pairs = ", ".join(f"'{c}', {sql.text(sql.ident(c))}" for c in extras)

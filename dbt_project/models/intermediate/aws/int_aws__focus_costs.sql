@@ -17,7 +17,7 @@
 -- * Tags: user-defined tags without their `user:` / `user_` prefix (FOCUS: one user tag scheme, no
 --   prefix; AWS's FOCUS export does the same), AWS-generated tags keep the `aws:` prefix.
 -- DuckDB SQL: `* exclude` / `* replace`, lambdas and map functions have no cross-database macro.
-with line_items as (
+with line_items as not materialized (
     select * from {{ ref('stg_aws__cur_line_items') }}
 ),
 
@@ -101,7 +101,7 @@ region_names as (
     group by region_id
 ),
 
-classified as (
+classified as not materialized (
     select
         line_items.*,
         coalesce(savings_plan_arn, reservation_arn) as commitment_id,

@@ -1,7 +1,7 @@
 -- FOCUS 1.2 rules that real exports break, repaired the same way for every source, each repair
 -- named in x_Repairs so nothing is changed silently. (Real FOCUS 1.0 files lack the 1.1/1.2
 -- columns, leave ResourceType or RegionName empty, or give one service two categories.)
-with unioned as (
+with unioned as not materialized (
     select * from {{ ref('int_costs__unioned') }}
 ),
 
