@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -32,6 +33,21 @@ def warehouse(autostack_home):
     con.close()
 
 
+@contextmanager
+def environ(values: dict[str, str]):
+    """Set environment variables for the block, then restore exactly what was there."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_dbt(settings: Settings, *args: str) -> None:
     """Run dbt for real against the settings' warehouse (e.g. run_dbt(s, "build")); fail loudly."""
     from dbt.cli.main import dbtRunner
@@ -41,18 +57,10 @@ def run_dbt(settings: Settings, *args: str) -> None:
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
         "DBT_LOG_PATH": str(settings.home / "dbt-logs"),
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         result = dbtRunner().invoke(
             [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
         )
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     if not result.success:
         failures = []
         if result.result is not None:
@@ -101,15 +109,7 @@ def _build_demo_home(settings: Settings) -> None:
     generate(DemoConfig(out=demo, months=13, end=date.fromisoformat(DEMO_END), seed=7, scale=0.15))
     env = {"AUTOSTACK_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home),
            "AUTOSTACK_METRICS_DIRS": str(demo / "metrics")}  # the estate's utilization, for ml.recommendations
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         prepare_dagster_home(settings)
         code = run_ingest(settings, [str(demo / "exports")])
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     assert code == 0, f"loading the demo estate failed (exit {code}); see {settings.home}"
