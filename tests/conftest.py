@@ -113,3 +113,16 @@ def _build_demo_home(settings: Settings) -> None:
         prepare_dagster_home(settings)
         code = run_ingest(settings, [str(demo / "exports")])
     assert code == 0, f"loading the demo estate failed (exit {code}); see {settings.home}"
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's script runner (AppTest) installs the app script as sys.modules["__main__"] and
+    leaves it there; a later "spawn" process pool in the same worker (the forecasts) would then
+    re-run the app in every child. Put the real __main__ back after each test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
