@@ -58,14 +58,14 @@ SELECT a.scope_type, a.scope_value, a.cost_view, CAST(date_trunc('month', (SELEC
        (SELECT d FROM as_of) AS as_of_date, a.to_date AS actual_to_date, a.to_date + r.remainder AS projected_total,
        a.to_date + r.lo AS lower_80, a.to_date + r.hi AS upper_80,
        CASE WHEN a.scope_type = 'total' THEN 'prophet' ELSE 'seasonal_naive' END AS model,
-       CASE WHEN a.scope_type = 'total' THEN 3.4 ELSE 6.1 END AS backtest_mape
+       CASE WHEN a.scope_type = 'total' THEN 0.034 ELSE 0.061 END AS backtest_mape  -- fractions, as the pipeline writes
 FROM actual a JOIN rest r USING (scope_type, scope_value, cost_view);
 
 CREATE OR REPLACE TABLE ml.forecast_backtests AS
 SELECT scope_type, scope_value, cost_view, m.model, d.origin_day,
-       m.mape + d.origin_day / 10.0 AS mape, m.mape * 0.9 AS wape, m.coverage AS coverage_80
+       m.mape + d.origin_day / 1000.0 AS mape, m.mape * 0.9 AS wape, m.coverage AS coverage_80
 FROM (SELECT DISTINCT scope_type, scope_value, cost_view FROM ml.forecasts),
-     (VALUES ('prophet', 3.0, 0.8), ('seasonal_naive', 7.5, 0.7), ('linear_trend', 9.0, 0.6)) m(model, mape, coverage),
+     (VALUES ('prophet', 0.030, 0.8), ('seasonal_naive', 0.075, 0.7), ('linear_trend', 0.090, 0.6)) m(model, mape, coverage),
      (VALUES (7), (15), (22)) d(origin_day);
 """
 

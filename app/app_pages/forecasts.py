@@ -43,7 +43,7 @@ if projection:
                      f"{widgets.money(projection['upper_80'], currency, 0)}")
     cards[1].metric("Actual to date", widgets.money(projection["actual_to_date"], currency), border=True)
     mape = projection.get("backtest_mape")
-    cards[2].metric("Backtested accuracy", "—" if mape is None or pd.isna(mape) else f"{100 - float(mape):.1f}%",
+    cards[2].metric("Backtested accuracy", "—" if mape is None or pd.isna(mape) else f"{100 - 100 * float(mape):.1f}%",
                     help="100% minus the month-end projection's backtest MAPE", border=True)
 else:
     cards[0].metric("Projected month end", "—", border=True)
@@ -62,6 +62,7 @@ else:
     metric = next((c for c in ("mape", "wape", "backtest_mape") if c in tests.columns), None)
     if metric and "model" in tests.columns:
         summary = tests.groupby("model", as_index=False)[metric].mean().sort_values(metric)
+        summary[metric] = 100 * summary[metric]  # ml.forecast_backtests holds fractions
         figure = go.Figure(go.Bar(x=summary["model"], y=summary[metric],
                                   marker_color=["#00cc96" if m == model else "#8c8c8c" for m in summary["model"]]))
         figure.update_layout(height=280, yaxis_title=f"{metric.upper()} (%)", margin={"l": 10, "r": 10, "t": 10, "b": 10})

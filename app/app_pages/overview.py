@@ -34,7 +34,7 @@ mtd.metric("Month to date", widgets.money(head.month_to_date, currency),
            help="Against the same days of last month", border=True)
 if head.projection:
     p = head.projection
-    accuracy = f"; backtested accuracy {100 - p['backtest_mape']:.1f}% (MAPE {p['backtest_mape']:.1f}%)" \
+    accuracy = f"; backtested accuracy {100 - 100 * p['backtest_mape']:.1f}% (MAPE {100 * p['backtest_mape']:.1f}%)" \
         if p.get("backtest_mape") is not None else ""
     projected.metric("Projected month end", widgets.money(p["projected_total"], currency),
                      delta=widgets.percent_change(p["projected_total"], head.last_month_total), delta_color="inverse",
