@@ -254,3 +254,12 @@ def test_a_large_table_is_validated_on_a_stratified_sample_that_keeps_every_comb
     assert categories["Credit"] == 1, "the one rare row is kept"
     assert written == export_for_validator(con, "costs", tmp_path / "again.parquet", max_rows=5000), "deterministic"
     assert export_for_validator(con, "costs", tmp_path / "all.parquet", max_rows=None) == 100000
+    # A view has no row id: the sample hashes its FOCUS columns instead, with the same guarantees.
+    con.execute("CREATE VIEW costs_view AS SELECT * FROM costs")
+    from_view = export_for_validator(con, "costs_view", tmp_path / "view.parquet", max_rows=5000)
+    assert 4000 <= from_view <= 7000
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path / 'view.parquet'}') WHERE ChargeCategory = 'Credit'").fetchall() == [(1,)]
+    # Only the rows `where` names are sampled.
+    only_even = export_for_validator(con, "costs", tmp_path / "even.parquet", max_rows=5000, where="BilledCost % 2 = 0")
+    assert 4000 <= only_even <= 7000  # 50,000 rows in scope, one in 10 kept
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path / 'even.parquet'}') WHERE BilledCost % 2 = 1").fetchall() == [(0,)]

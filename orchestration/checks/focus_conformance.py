@@ -444,14 +444,35 @@ def export_for_validator(
     if max_rows is not None and total > max_rows:
         strata = ", ".join(_ident(c) for c in STRATA_COLUMNS if c in present) or "1"
         every = -(-total // max_rows)  # ceil: keep about one row in `every`
-        row_hash = "hash(" + ", ".join(_ident(n) for n, *_ in described if not n.startswith("x_")) + ")"
-        source = f"""(SELECT * EXCLUDE (stratum_rank, row_hash) FROM (
-                SELECT *, {row_hash} AS row_hash,
-                       row_number() OVER (PARTITION BY {strata} ORDER BY {row_hash}) AS stratum_rank
-                FROM {quoted})
-            WHERE stratum_rank <= {ROWS_PER_STRATUM} OR row_hash % {every} = 0)"""
+        base = _quote_table(table)
+        if _has_rowid(con, base):
+            # Pick the rows on a narrow pass (the row id and the strata columns only), then read the
+            # wide columns of the picked rows: sorting whole FOCUS rows for the window cost 175 CPU s
+            # and 2.2 GB at 10M rows. The sample is deterministic for a given table.
+            picked = f"""SELECT row_id FROM (
+                    SELECT rowid AS row_id, hash(rowid) AS row_hash,
+                           row_number() OVER (PARTITION BY {strata} ORDER BY hash(rowid)) AS stratum_rank
+                    FROM {base} WHERE {where or 'true'})
+                WHERE stratum_rank <= {ROWS_PER_STRATUM} OR row_hash % {every} = 0"""
+            source = f"(SELECT * FROM {base} WHERE rowid IN ({picked}))"
+        else:  # a view has no row id: hash the FOCUS columns instead (slower, same sample design)
+            row_hash = "hash(" + ", ".join(_ident(n) for n, *_ in described if not n.startswith("x_")) + ")"
+            source = f"""(SELECT * EXCLUDE (stratum_rank, row_hash) FROM (
+                    SELECT *, {row_hash} AS row_hash,
+                           row_number() OVER (PARTITION BY {strata} ORDER BY {row_hash}) AS stratum_rank
+                    FROM {quoted})
+                WHERE stratum_rank <= {ROWS_PER_STRATUM} OR row_hash % {every} = 0)"""
     con.execute(f"COPY (SELECT {', '.join(columns)} FROM {source}) TO {target} (FORMAT parquet)")
     return int(con.execute(f"SELECT count(*) FROM read_parquet({target})").fetchall()[0][0])
+
+
+def _has_rowid(con: duckdb.DuckDBPyConnection, quoted_table: str) -> bool:
+    """Whether `quoted_table` is a base table (it has DuckDB's `rowid`), not a view."""
+    try:
+        con.execute(f"SELECT rowid FROM {quoted_table} LIMIT 0").fetchall()
+    except duckdb.Error:
+        return False
+    return True
 
 
 def _export_expression(column: str, type_: str) -> str:
