@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import duckdb
@@ -65,11 +66,30 @@ def test_ingest_status_sql_export_and_reload(autostack_home, capsys, tmp_path):
     assert "1 of 1 file billing periods match" in status
     assert "billed_cost_reconciles_to_sources: succeeded" in status
 
+    def seeds_built_at():
+        with duckdb.connect(str(autostack_home.warehouse_path), read_only=True) as wh:
+            return wh.execute("SELECT built_at FROM ingest.dbt_seed_state").fetchall()
+
+    first_seed_build = seeds_built_at()
+    assert len(first_seed_build) == 1
+
     # Loading the same files again changes no total.
     assert main(["ingest", str(focus_dir)]) == 0
     assert "unchanged" in capsys.readouterr().err
     again = sql_json(capsys, "SELECT count(*) AS n, sum(BilledCost) AS billed FROM focus.costs")
     assert again == totals
+    # The reference seeds were current, so that run did not rebuild them...
+    assert seeds_built_at() == first_seed_build
+    from orchestration.defs.transform import _seeds, dbt_project, seed_fingerprint, seeds_are_current
+
+    seeds = _seeds(dbt_project(autostack_home).manifest_path)
+    fingerprint = seed_fingerprint(seeds)
+    assert seeds_are_current(autostack_home.warehouse_path, seeds, fingerprint)
+    # ...and they are rebuilt when a file changed or a table is missing.
+    assert not seeds_are_current(autostack_home.warehouse_path, seeds, "another fingerprint")
+    with duckdb.connect(str(autostack_home.warehouse_path)) as wh:
+        wh.execute(f"DROP TABLE {sorted(seeds)[0]}")
+    assert not seeds_are_current(autostack_home.warehouse_path, seeds, fingerprint)
 
 
 def test_a_corrupt_file_is_named_and_the_rest_still_loads(autostack_home, capsys, tmp_path):
@@ -122,5 +142,14 @@ def test_a_file_landing_is_noticed_by_the_sensor_and_published_by_its_run(autost
         assert result.success
         next_tick = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor))
         assert not next_tick.run_requests
+        # A daemon started afresh (no cursor) does not request what the published manifest holds...
+        restarted = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert not restarted.run_requests and restarted.cursor
+        # ...but does request the file once it changes.
+        landed = delivery / "focus_sample_aws.csv"
+        stat = landed.stat()
+        os.utime(landed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+        changed = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert [r.run_config["ops"]["raw_billing_files"]["config"]["uris"] for r in changed.run_requests] == [[str(landed)]]
     rows = sql_json(capsys, "SELECT count(*) AS n FROM focus.costs")
     assert rows[0]["n"] == 942

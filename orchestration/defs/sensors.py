@@ -46,6 +46,12 @@ def build_export_files_sensor(job_name: str = "ingest_job", settings: Settings |
         found = scan(settings)
         for source, reason in found.failures.items():
             context.log.error(f"cannot list {source}: {reason}")
+        if not context.cursor:
+            # The first tick (e.g. right after `autostack up` loaded everything): files the published
+            # manifest already holds, unchanged, are not requested again — a second full run for nothing.
+            seen = already_loaded(found, settings.serving_path)
+            if seen:
+                context.log.info(f"first tick: {len(seen)} listed file(s) are already loaded and unchanged")
         return evaluate_tick(found, seen, context.log)
 
     return new_export_files
@@ -78,6 +84,35 @@ def evaluate_tick(found: Scan, seen: dict[str, str], log) -> SensorResult:
         reasons.append(f"{len(removed)} file(s) no longer listed (loaded data kept): {_names(removed)}")
     reasons.append(f"no new or changed export files among {len(found.objects)} listed")
     return SensorResult(skip_reason=SkipReason("; ".join(reasons)), cursor=new_cursor)
+
+
+def already_loaded(found: Scan, serving_path) -> dict[str, str]:
+    """{uri: version} of the listed files whose newest load in the published manifest
+    (ingest.file_loads of the serving snapshot) was of the same size and modification time."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(serving_path), read_only=True)
+    except (duckdb.Error, OSError):
+        return {}  # nothing published yet (or being replaced this instant): request everything
+    try:
+        rows = con.execute(
+            """SELECT source_uri, size_bytes, epoch_us(source_modified_at) FROM ingest.file_loads
+               QUALIFY row_number() OVER (PARTITION BY source_uri ORDER BY loaded_at DESC) = 1"""
+        ).fetchall()
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+    loaded = {uri: (size, modified_us) for uri, size, modified_us in rows}
+    seen = {}
+    for obj in found.objects:
+        size, modified_us = loaded.get(obj.uri, (None, None))
+        if size == obj.size and modified_us is not None:
+            listed_us = obj.modified_at.timestamp() * 1_000_000
+            if abs(listed_us - modified_us) < 1_000:  # the same file (float rounding of mtime aside)
+                seen[obj.uri] = obj.version
+    return seen
 
 
 def run_key_for(objects: list[ExportObject]) -> str:

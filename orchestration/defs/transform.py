@@ -59,6 +59,56 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
 
 
 KEPT_DBT_RUNS = 20
+SEED_STATE_TABLE = "ingest.dbt_seed_state"
+
+
+def _seeds(manifest_path: Path) -> dict[str, Path]:
+    """The enabled seeds: relation (schema.name) → their CSV file."""
+    import json
+
+    nodes = json.loads(Path(manifest_path).read_text())["nodes"].values()
+    return {f"{n['schema']}.{n['alias'] or n['name']}": DBT_PROJECT_DIR / n["original_file_path"]
+            for n in nodes if n["resource_type"] == "seed"}
+
+
+def seed_fingerprint(seeds: dict[str, Path]) -> str:
+    """Changes when a seed's file, the seed list or the seeds' configuration (dbt_project.yml) changes."""
+    import hashlib
+
+    digest = hashlib.sha256((DBT_PROJECT_DIR / "dbt_project.yml").read_bytes())
+    for relation, path in sorted(seeds.items()):
+        digest.update(relation.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def seeds_are_current(warehouse: Path, seeds: dict[str, Path], fingerprint: str) -> bool:
+    """Whether every seed table exists and was built from exactly these files (recorded by the last build)."""
+    import duckdb
+
+    if not warehouse.exists():
+        return False
+    con = duckdb.connect(str(warehouse))
+    try:
+        tables = {f"{schema}.{name}" for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+        if SEED_STATE_TABLE not in tables or not set(seeds) <= tables:
+            return False
+        recorded = con.execute(f"SELECT fingerprint FROM {SEED_STATE_TABLE}").fetchall()
+        return recorded == [(fingerprint,)]
+    finally:
+        con.close()
+
+
+def record_seeds(warehouse: Path, fingerprint: str) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ingest")
+        con.execute(f"CREATE OR REPLACE TABLE {SEED_STATE_TABLE} AS SELECT ? AS fingerprint, now() AS built_at",
+                    [fingerprint])
+    finally:
+        con.close()
 
 
 def _keep_newest(folder: Path, count: int) -> None:
@@ -97,9 +147,19 @@ def build_dbt_assets(settings: Settings):
         runs = settings.dbt_target_dir / "runs"
         # Unit tests check the SQL against fixed rows, not the data: they run in the test suite and
         # `dbt build` by hand, not on every load (measured: ~20 unit tests, ~1-4 s each, per run).
-        yield from dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test"], context=context, target_path=runs / context.run.run_id
-        ).stream()
+        excluded = ["unit_test"]
+        # Reference seeds are rebuilt only when their files changed (a few hundred rows, but a
+        # seed step costs ~6 CPU s per run); their tables are otherwise what the last build left.
+        seeds = _seeds(project.manifest_path)
+        fingerprint = seed_fingerprint(seeds)
+        if seeds_are_current(settings.warehouse_path, seeds, fingerprint):
+            excluded.append("seed")
+            context.log.info(f"reference seeds unchanged since they were built ({len(seeds)} tables): not rebuilt")
+        invocation = dbt.cli(["build", "--exclude-resource-type", *excluded], context=context,
+                             target_path=runs / context.run.run_id)
+        yield from invocation.stream()
+        if "seed" not in excluded and invocation.is_successful():
+            record_seeds(settings.warehouse_path, fingerprint)
         _keep_newest(runs, KEPT_DBT_RUNS)
 
     return autostack_dbt
