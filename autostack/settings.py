@@ -33,7 +33,7 @@ class Settings:
     s3_sources: tuple[str, ...] = ()
     s3_endpoint_url: str | None = None
     validator_python: Path = field(default=PROJECT_ROOT / ".venv-validator" / "bin" / "python")
-    sensor_interval_seconds: int = 60
+    sensor_interval_seconds: int = 30
     app_store_url_override: str | None = None
     forecast_tag_keys: tuple[str, ...] = DEFAULT_FORECAST_TAG_KEYS
     anomaly_min_impact: float = 5.0  # dollars a day above expected
@@ -113,7 +113,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_sources=_split_list(env.get("AUTOSTACK_S3_SOURCES")),
         s3_endpoint_url=env.get("AUTOSTACK_S3_ENDPOINT_URL") or None,
         validator_python=Path(validator) if validator else PROJECT_ROOT / ".venv-validator" / "bin" / "python",
-        sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "60")),
+        sensor_interval_seconds=int(env.get("AUTOSTACK_SENSOR_INTERVAL_SECONDS", "30")),
         app_store_url_override=env.get("AUTOSTACK_APP_STORE_URL") or None,
         forecast_tag_keys=_split_list(env.get("AUTOSTACK_FORECAST_TAG_KEYS")) or DEFAULT_FORECAST_TAG_KEYS,
         anomaly_min_impact=float(env.get("AUTOSTACK_ANOMALY_MIN_IMPACT", "5")),

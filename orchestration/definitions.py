@@ -6,7 +6,7 @@ concurrency pool, resources per environment); `defs` is what `workspace.yaml` lo
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job, definitions
+from dagster import AssetSelection, Definitions, define_asset_job, definitions, in_process_executor
 
 from autostack.settings import Settings, get_settings
 from orchestration.defs.budgets import budget_status, build_budget_definitions
@@ -36,6 +36,10 @@ def build_definitions(settings: Settings) -> Definitions:
         selection=(AssetSelection.assets(raw_billing_files).downstream() - AssetSelection.assets(budget_status))
         | AssetSelection.groups("reference", "pricing", "metrics"),
         description="Load export files, then rebuild everything downstream: dbt, checks, the serving snapshot.",
+        # One process runs every step in order. The steps share one DuckDB file (one writer at a time)
+        # and parallelize inside (DuckDB threads, dbt threads, the forecasts' process pool), so a process
+        # per step only added its start-up and code loading, several seconds per step.
+        executor_def=in_process_executor,
     )
     budget_job, budget_schedule, budget_sensor = build_budget_definitions(settings, ingest_job, serving_snapshot)
     return Definitions(

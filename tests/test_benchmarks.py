@@ -169,3 +169,34 @@ def test_end_to_end_generate_runs_the_demo_estate_or_says_it_is_missing(tmp_path
     assert rows[0]["tool"] == "generate" and rows[0]["stage"] == "autostack demo-data"
     run = json.loads(raw.read_text())[0]
     assert run["rows"] > 0 and run["failures"] == []
+
+
+@pytest.mark.slow
+def test_new_file_latency_runs_the_real_daemon_and_sees_the_delivery_published(tmp_path):
+    """A tiny estate, the real dagster-daemon with a 5 s sensor: the next day's CUR delivery is published."""
+    results, home = tmp_path / "benchmarks.md", tmp_path / "home"
+    done = _run("new_file_latency.py", "--scale", "0.02", "--months", "2", "--sensor-interval", "5",
+                "--home", str(home), "--timeout", "600", "--results", str(results))
+    assert done.returncode == 0, done.stderr[-4000:]
+    text = results.read_text()
+    assert "## New export file → published tables (sensor on)" in text
+    assert "| **total: landed → published** |" in text and "raw_billing_files" in text and "autostack_dbt" in text
+    marker = text.split("month-to-date delivery `", 1)[1].split("`", 1)[0]
+    from autostack.settings import get_settings
+
+    serving = get_settings({"AUTOSTACK_HOME": str(home)}).serving_path
+    with duckdb.connect(str(serving), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM focus.costs WHERE x_SourceUri LIKE ?", [f"%{marker}%"]).fetchall()[0][0] > 0
+    # The daemon and its run workers were stopped: no process with this home is left.
+    assert not _processes_with_env(f"AUTOSTACK_HOME={home}")
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if entry.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found

@@ -28,6 +28,7 @@ from dagster import (
     ScheduleDefinition,
     asset,
     define_asset_job,
+    in_process_executor,
     run_status_sensor,
 )
 from dagster_duckdb import DuckDBResource
@@ -98,6 +99,7 @@ def build_budget_definitions(settings: Settings, ingest_job, serving_snapshot_as
         BUDGET_JOB,
         selection=AssetSelection.assets(budget_status, serving_snapshot_asset),
         description="Evaluate every budget, fire and deliver alerts, then publish a new serving snapshot.",
+        executor_def=in_process_executor,  # two sequential steps: a process each only adds start-up
     )
     schedule = ScheduleDefinition(
         name=BUDGET_SCHEDULE, job=job, cron_schedule=settings.budget_schedule, execution_timezone="UTC",
