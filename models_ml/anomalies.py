@@ -193,13 +193,14 @@ def _on_new_level(values: np.ndarray, run: list[int], days: list[int], flagged: 
                 and impact >= config.min_relative * max(abs(expected), 1e-9)):
             out.append({**row, "expected_cost": float(expected), "lower_bound": float(expected - half_width),
                         "upper_bound": float(expected + half_width), "impact": float(impact)})
-    # Only if the new level had settled when the rise came: a launch whose cost starts high and then
-    # declines towards its new level is one change, not a change plus an incident.
+    # The run's own days only if the new level had settled when the rise came: a launch whose cost
+    # starts high and then declines towards its new level is one change, not a change plus an
+    # incident. A later run (flagged again after days back in range) is a rise of its own.
     first = run[0]
     later = new_level(first)
     settled_within = flagged[first]["upper_bound"] - flagged[first]["expected_cost"]  # the range's half-width
     if out and later and values[first] - _median4(later) > settled_within:
-        return []
+        out = [row for row in out if row["anomaly_date"] > flagged[run[-1]]["anomaly_date"]]
     return out
 
 
