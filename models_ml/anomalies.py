@@ -11,12 +11,13 @@ Flagged days are left out of the residuals that set the range's width. Flagged d
 together (gaps up to `run_gap_days`) form one run; a run whose rise is still there `shift_days`
 after it began is a new level (a launch, a planned migration, a credit that ran out): only its
 days that also rose above the new level, after it had settled, are reported. The new level is
-read in hindsight from the same weekdays three to six weeks on, but only while it lasted (a machine
-run for a month and then deleted: the weeks after it are the old level again). Days flagged in the
-first two weeks after a new level began were compared with weeks before it (a second pass compares
-later days with the weeks since it), so they are judged against the new level too. A recent run,
-whose later days are not in the data yet, is reported whole. Likewise a one-day rise that comes back on the same day of the next two months is
-a new monthly charge, not an incident.
+read in hindsight from the same weekdays three to six weeks on, but only while it lasted: from
+the first week whose rise fell below half the run's, the old level is back (a machine run for a
+month and then deleted). Days flagged in the first two weeks after a new level began were
+compared with weeks before it (the second pass compares later days with the weeks since it), so
+they are judged against the new level too. A recent run, whose later days are not in the data
+yet, is reported whole. Likewise a one-day rise that comes back on the same day of the next two
+months is a new monthly charge, not an incident.
 
 Days of month that carried a recurring charge in any of the last three months (a support fee on
 the 1st, a reservation on the 3rd) are not judged: the charge's amount changes with purchases,
