@@ -9,10 +9,15 @@ is at least `min_impact` dollars AND at least `min_relative` of expected.
 
 Flagged days are left out of the residuals that set the range's width. Flagged days close
 together (gaps up to `run_gap_days`) form one run; a run whose rise is still there `shift_days`
-after it began is a new level (a launch, a planned migration): only its days that also rose
-above the new level, after it had settled, are reported. A recent run, whose later days are not in the data yet, is
-reported whole. Likewise a one-day rise that comes back on the same day of the next two months is
-a new monthly charge, not an incident.
+after it began is a new level (a launch, a planned migration, a credit that ran out): only its
+days that also rose above the new level, after it had settled, are reported. The new level is
+read in hindsight from the same weekdays three to six weeks on, but only while it lasted: from
+the first week whose rise fell below half the run's, the old level is back (a machine run for a
+month and then deleted). Days flagged in the first two weeks after a new level began were
+compared with weeks before it (the second pass compares later days with the weeks since it), so
+they are judged against the new level too. A recent run, whose later days are not in the data
+yet, is reported whole. Likewise a one-day rise that comes back on the same day of the next two
+months is a new monthly charge, not an incident.
 
 Days of month that carried a recurring charge in any of the last three months (a support fee on
 the 1st, a reservation on the 3rd) are not judged: the charge's amount changes with purchases,
@@ -36,6 +41,7 @@ from models_ml.forecasting import _day_of_month, day_of_month_excess
 ANOMALY_COLUMNS = ["scope_type", "scope_value", "cost_view", "anomaly_date", "actual_cost", "expected_cost",
                    "lower_bound", "upper_bound", "impact"]
 ROOT_CAUSE_DIMENSIONS = ("service", "sub_account", "billing_account", "region", "resource", "usage_type", "tag")
+NEW_LEVEL_WEEKS = 2  # same weekdays since a new level began that the second pass needs to compare a day with it
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,22 @@ def detect(values: np.ndarray, start: date, config: AnomalyConfig = AnomalyConfi
     if shifts:
         flagged = _scan(values, start, config, shifts)
     found = []
-    for run in _runs(sorted(flagged), gap=config.run_gap_days):
+    runs = _runs(sorted(flagged), gap=config.run_gap_days)
+    i = 0
+    while i < len(runs):
+        run = runs[i]
         if _is_level_shift(values, run, flagged, config):
-            found.extend(_on_new_level(values, run, flagged, config))
+            # Until the scan has NEW_LEVEL_WEEKS same weekdays since the new level began, it compares
+            # a day with weeks before it: days flagged then rose above the old level, not necessarily
+            # above the new one, and are judged as the shift's own days are.
+            days = list(run)
+            while i + 1 < len(runs) and runs[i + 1][0] < run[0] + 7 * NEW_LEVEL_WEEKS:
+                i += 1
+                days.extend(runs[i])
+            found.extend(_on_new_level(values, run, days, flagged, config))
         else:
             found.extend(flagged[t] for t in run if not _recurs_monthly(values, start, t, flagged[t]["impact"]))
+        i += 1
     return found
 
 
@@ -104,7 +121,7 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
         for since in sorted((c for c in shifts if c <= t), reverse=True):
             # The latest new level with two same weekdays since it (a launch may come in steps).
             after_shift = [values[t - 7 * k] for k in range(1, 5) if t - 7 * k >= since]
-            if len(after_shift) >= 2:
+            if len(after_shift) >= NEW_LEVEL_WEEKS:
                 same_weekday = after_shift
                 break
         expected = _median4(same_weekday)
@@ -146,16 +163,28 @@ def _recurs_monthly(values: np.ndarray, start: date, t: int, impact: float) -> b
     return all(rise >= 0.5 * impact for rise in later_rises)
 
 
-def _on_new_level(values: np.ndarray, run: list[int], flagged: dict[int, dict], config: AnomalyConfig) -> list[dict]:
-    """Days of a level shift that rose above the new level too (a scale-out on the day after a launch).
+def _on_new_level(values: np.ndarray, run: list[int], days: list[int], flagged: dict[int, dict],
+                  config: AnomalyConfig) -> list[dict]:
+    """Days of a level shift (`run`, and `days`: its own and those flagged in its first weeks) that rose
+    above the new level too (a scale-out on the day after a launch).
 
-    The new level of day t is the median of its weekday three to six weeks later: judged in hindsight,
-    as the shift itself is.
+    The new level of day t is the median of its weekday three to six weeks later, while the new level
+    lasted (see `_level_end`): judged in hindsight, as the shift itself is. When it ended sooner (a
+    machine run for a month, then deleted), the same weekdays after the run and before its end stand
+    for it: the weeks after it ended are the old level again, not the new one.
     """
+    end = _level_end(values, run, days[-1], flagged, config)
+
+    def new_level(t: int) -> list[float]:
+        later = [values[t + 7 * k] for k in range(3, 7) if t + 7 * k < end]
+        if len(later) >= 2:
+            return later
+        return [values[t + 7 * k] for k in range(1, 7) if days[-1] < t + 7 * k < end]
+
     out = []
-    for t in run:
-        later = [values[t + 7 * k] for k in range(3, 7) if t + 7 * k < len(values)]
-        if len(later) < 2:
+    for t in days:
+        later = new_level(t)
+        if not later:
             continue
         row = flagged[t]
         expected = _median4(later)
@@ -165,34 +194,61 @@ def _on_new_level(values: np.ndarray, run: list[int], flagged: dict[int, dict], 
                 and impact >= config.min_relative * max(abs(expected), 1e-9)):
             out.append({**row, "expected_cost": float(expected), "lower_bound": float(expected - half_width),
                         "upper_bound": float(expected + half_width), "impact": float(impact)})
-    # Only if the new level had settled when the rise came: a launch whose cost starts high and then
-    # declines towards its new level is one change, not a change plus an incident.
+    # The run's own days only if the new level had settled when the rise came: a launch whose cost
+    # starts high and then declines towards its new level is one change, not a change plus an
+    # incident. A later run (flagged again after days back in range) is a rise of its own.
     first = run[0]
-    later = [values[first + 7 * k] for k in range(3, 7) if first + 7 * k < len(values)]
+    later = new_level(first)
     settled_within = flagged[first]["upper_bound"] - flagged[first]["expected_cost"]  # the range's half-width
-    if out and len(later) >= 2 and values[first] - _median4(later) > settled_within:
-        return []
+    if out and later and values[first] - _median4(later) > settled_within:
+        out = [row for row in out if row["anomaly_date"] > flagged[run[-1]]["anomaly_date"]]
     return out
+
+
+def _rise(values: np.ndarray, first: int, week_start: int) -> float | None:
+    """Median rise, over the week from `week_start`, of a day over its weekday in the four weeks before `first`.
+
+    None when fewer than three of the week's days are in the data.
+    """
+    rises = []
+    for d in range(week_start, min(week_start + 7, len(values))):
+        k0 = (d - first) // 7 + 1  # the same weekday in the weeks before the run began
+        before = [values[d - 7 * k] for k in range(k0, k0 + 4) if d - 7 * k >= 0]
+        if before:
+            rises.append(values[d] - _median4(before))
+    return float(np.median(rises)) if len(rises) >= 3 else None
+
+
+def _run_impact(run: list[int], flagged: dict[int, dict]) -> float:
+    return float(np.median([flagged[t]["impact"] for t in run]))
 
 
 def _is_level_shift(values: np.ndarray, run: list[int], flagged: dict[int, dict], config: AnomalyConfig) -> bool:
     """A rise still there `shift_days` after it began is a new level (a launch), not an incident.
 
     Judged on the week starting `shift_days` after the run began (at least three of its days must
-    be in the data); until then the run is reported.
+    be in the data): its median rise over the same weekdays before the run must be at least half the
+    run's median impact. Until then the run is reported.
     """
-    first = run[0]
-    rises = []
-    for d in range(first + config.shift_days, min(first + config.shift_days + 7, len(values))):
-        # Against the same weekday in the weeks before the run began.
-        k0 = (d - first) // 7 + 1
-        before = [values[d - 7 * k] for k in range(k0, k0 + 4) if d - 7 * k >= 0]
-        if before:
-            rises.append(values[d] - _median4(before))
-    if len(rises) < 3:
-        return False
-    impact = float(np.median([flagged[t]["impact"] for t in run]))
-    return float(np.median(rises)) >= 0.5 * impact
+    rise = _rise(values, run[0], run[0] + config.shift_days)
+    return rise is not None and rise >= 0.5 * _run_impact(run, flagged)
+
+
+def _level_end(values: np.ndarray, run: list[int], last: int, flagged: dict[int, dict], config: AnomalyConfig) -> int:
+    """Index of the first day after a level shift's new level: the start of the first week, from
+    `shift_days` on, whose rise fell below half the run's impact (the test `_is_level_shift` passed);
+    the series' length if it is still there (or the data is too short to tell). Weeks more than six
+    after `last` (the last day judged against the new level) are not looked at."""
+    first, impact = run[0], _run_impact(run, flagged)
+    week_start = first + config.shift_days + 7
+    while week_start <= last + 42:
+        rise = _rise(values, first, week_start)
+        if rise is None:
+            break
+        if rise < 0.5 * impact:
+            return week_start
+        week_start += 7
+    return len(values)
 
 
 def detect_many(series: list[tuple[tuple[str, str, str], date, np.ndarray]],

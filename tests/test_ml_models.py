@@ -175,6 +175,58 @@ def test_a_launch_is_a_new_level_not_an_anomaly_but_a_spike_on_top_of_it_is():
     assert [(a["anomaly_date"] - START).days for a in found] == [83, 84, 85]
 
 
+N2_SUD = (1.0, 0.8667, 0.7333, 0.6)  # of the list price by the quarter of the month a machine has run (GCP N2)
+
+
+def _machine(days: int, daily: float, launch: int = 0, end: int | None = None) -> np.ndarray:
+    """A machine's daily cost with sustained use discounts: a quarter of the month cheaper at a time."""
+    out = np.zeros(days)
+    for i in range(launch, days if end is None else end):
+        on = START + timedelta(days=i)
+        since = max(launch, i - on.day + 1)
+        month_days = ((on.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
+        out[i] = daily * N2_SUD[min(((i - since + 1) * 4 - 1) // month_days, 3)]
+    return out
+
+
+def month_long_launch(spike_day: int | None = None) -> tuple[np.ndarray, int]:
+    """A dev project (kestrel-ml-dev of the seed-42 demo estate, June 2026): a machine launched at noon
+    that costs less each week of the month and is deleted a month later, on top of one that always runs."""
+    days = 240
+    launch = (date(2026, 5, 2) - START).days
+    wd = (START.weekday() + np.arange(days)) % 7
+    values = 0.2 + np.where(wd < 5, 2.6, 1.8) + _machine(days, 6.29) + _machine(days, 4.66, launch, launch + 31)
+    values[launch] -= 4.66 / 2
+    if spike_day is not None:
+        values[spike_day:spike_day + 2] += 12.0
+    return values, launch
+
+
+def test_a_month_long_launch_that_declines_and_is_deleted_is_not_an_anomaly_but_a_spike_is():
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    values, launch = month_long_launch()
+    # The launch is a new level (still there two weeks on); after its machine was deleted the old
+    # level is back, which is not the launch's level to compare its first days with.
+    assert an.detect(values, START, config) == []
+    for spike_day in (launch + 10, launch + 60):  # on top of the launch, and long after it
+        values, _ = month_long_launch(spike_day)
+        found = an.detect(values, START, config)
+        assert [(a["anomaly_date"] - START).days for a in found] == [spike_day, spike_day + 1]
+        assert all(a["impact"] > 10.0 and a["actual_cost"] > a["upper_bound"] for a in found)
+
+
+def test_days_in_a_new_levels_first_weeks_are_judged_against_it():
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    values = weekly_series(200, weekday=30.0, weekend=24.0)
+    values[100:] *= 1.15  # a credit ran out: every day costs 15% more from day 100
+    values[100] += 2.5
+    values[106] += 4.8  # above the old level by 9.3 (31%), above the new one by 4.8 (14%): under the thresholds
+    values[160] += 12.0  # a spike once the new level is the baseline
+    found = an.detect(values, START, config)
+    assert [(a["anomaly_date"] - START).days for a in found] == [160]
+    assert found[0]["expected_cost"] == pytest.approx(30.0 * 1.15)
+
+
 def test_a_fee_on_every_first_is_not_an_anomaly():
     values = weekly_series(200, noise=1.0)
     values += np.array([300.0 if (START + timedelta(days=i)).day == 1 else 0.0 for i in range(200)])
