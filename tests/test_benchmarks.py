@@ -200,3 +200,20 @@ def _processes_with_env(entry: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_load_floor_loads_every_reader_group_and_counts_rows(tmp_path):
+    exports = tmp_path / "exports"
+    (exports / "a").mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT range AS i, 'x' AS s FROM range(300)) TO '{exports / 'a' / 'part.parquet'}'")
+    con.execute(f"COPY (SELECT range AS i FROM range(20)) TO '{exports / 'a' / 'costs.csv'}' (HEADER)")
+    con.execute(f"COPY (SELECT range AS i FROM range(7)) TO '{exports / 'billing.jsonl'}' (FORMAT json)")
+    (exports / "README.txt").write_text("not an export")
+    results = tmp_path / "benchmarks.md"
+    done = _run("load_floor.py", str(exports), "--results", str(results))
+    assert done.returncode == 0, done.stderr[-4000:]
+    table = {line.split(" | ")[0].strip("| *"): line.split(" | ") for line in results.read_text().splitlines()
+             if line.startswith("| ") and "reader" not in line}
+    assert table["read_parquet"][3] == "300" and table["read_csv"][3] == "20" and table["read_json"][3] == "7"
+    assert table["total"][3] == "327"
