@@ -256,7 +256,8 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
     kinds={"duckdb", "python"},
     pool="warehouse",
     description="Days whose cost for a scope is above its expected range by at least the configured dollars and "
-                "share, with ranked root causes and the status/feedback people gave (kept in the app store).",
+                "share (rises list cost does not share, credits ending, left out), with ranked root causes and the "
+                "status/feedback people gave (kept in the app store).",
 )
 def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, warehouse: DuckDBResource) -> MaterializeResult:
     from autostack.store.anomalies import get_all
