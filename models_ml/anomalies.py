@@ -1,8 +1,10 @@
 """Cost anomalies: a day's cost for a scope above its expected range, and what caused it.
 
 Expected cost of day t: the median of the same weekday in the four weeks before (robust to one
-odd week), plus the recurring day-of-month charge of that day (fees on the 1st are expected, see
-`forecasting.day_of_month_excess`, re-estimated each month). Expected range: expected ± `z`
+odd week), times the day of month's factor when that day rose above this baseline in each of the
+last three months (`month_position_factors`, re-estimated each month: Google's sustained use
+discount starts again on the 1st, so a project costs more in the first days of a month and less
+each week after; traffic is higher on the first days). Expected range: expected ± `z`
 robust standard deviations (1.4826 × MAD) of the last 56 days' residuals, with a floor of 2% of
 expected. A day is an anomaly when its cost is above the range AND its impact (actual − expected)
 is at least `min_impact` dollars AND at least `min_relative` of expected.
@@ -24,7 +26,8 @@ the 1st, a reservation on the 3rd) are not judged: the charge's amount changes w
 which are not usage incidents. The first five weeks of a series are its baseline.
 
 Only increases are flagged: cost going down is not an incident to alert on (as in AWS Cost
-Anomaly Detection).
+Anomaly Detection). A rise that list cost does not share (`credits_explain`: a promotion credit
+ended, a commitment lapsed) is a billing change, not a usage anomaly; the ML asset leaves it out.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class AnomalyConfig:
     shift_days: int = 14
     run_gap_days: int = 2
     relative_floor: float = 0.02
+    position_months: int = 3  # months of history the day-of-month factors are read from (0: none)
 
 
 def _median4(values: list[float]) -> float:
@@ -109,12 +113,14 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
     n = len(values)
     doms = _day_of_month(start, np.arange(n))
     excess = np.zeros(32)
+    position = np.ones(32)
     residuals: list[float] = []
     flagged: dict[int, dict] = {}
     for t in range(n):
         if doms[t] == 1 or t == config.warmup_days:
             # From the raw history: a fee on every 1st is expected, not an anomaly.
             excess = day_of_month_excess(values[:t], start, any_rise=True) if t >= 35 else np.zeros(32)
+            position = month_position_factors(values[:t], doms[:t], config.position_months)
         if t < config.warmup_days:
             continue
         same_weekday = [values[t - 7 * k] for k in range(1, 5)]
@@ -124,7 +130,7 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
             if len(after_shift) >= NEW_LEVEL_WEEKS:
                 same_weekday = after_shift
                 break
-        expected = _median4(same_weekday)
+        expected = _median4(same_weekday) * position[doms[t]]
         if excess[doms[t]] >= max(config.min_impact, config.min_relative * abs(expected)):
             continue
         recent = np.asarray(residuals[-config.residual_days:])
@@ -141,6 +147,39 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
         else:
             residuals.append(actual - expected)  # flagged days never widen the range
     return flagged
+
+
+def month_position_factors(history: np.ndarray, doms: np.ndarray, months: int = 3) -> np.ndarray:
+    """How much more than its same-weekday baseline each day of month costs (index 1..31; 1.0 = no more).
+
+    For each past day s with four weeks before it, q(s) = its cost / the median of its weekday in
+    the four weeks before (the baseline): what the baseline missed. A day of month's factor is the
+    median of q over its last `months` occurrences, kept when there are at least two and every one
+    rose out of the noise (by the robust spread of all the q's): a month-start rise is then
+    expected (Google's sustained use discount starts again each month, so its projects cost more in
+    the first days and less each week after; traffic is higher on the first days of a month), while a
+    one-off spike in one month does not move the next month's baseline. Only rises are kept: a day
+    that usually costs less than its baseline is not given a lower one (only increases are flagged,
+    and lowering a baseline from a few months' noise turns ordinary days into alerts).
+    """
+    out = np.ones(32)
+    n = len(history)
+    if months <= 0:
+        return out
+    table: dict[int, list[float]] = {}
+    for s in range(max(28, n - 31 * months - 3), n):
+        base = _median4([history[s - 7 * k] for k in range(1, 5)])
+        if base > 0:
+            table.setdefault(int(doms[s]), []).append(history[s] / base)
+    if not table:
+        return out
+    pooled = np.concatenate([np.asarray(r[-months:]) for r in table.values()])
+    noise = 1.4826 * float(np.median(np.abs(pooled - np.median(pooled))))
+    for d, ratios in table.items():
+        recent = ratios[-months:]
+        if len(recent) >= 2 and all(r > 1 + noise for r in recent):
+            out[d] = float(np.median(recent))
+    return out
 
 
 def _recurs_monthly(values: np.ndarray, start: date, t: int, impact: float) -> bool:
@@ -264,6 +303,24 @@ def detect_many(series: list[tuple[tuple[str, str, str], date, np.ndarray]],
 def baseline_dates(anomaly_date: date, weeks: int = 4) -> list[date]:
     """The same weekday in the `weeks` weeks before: what a contributor's expected cost is read from."""
     return [anomaly_date - timedelta(days=7 * k) for k in range(1, weeks + 1)]
+
+
+def credits_explain(cost: dict[date, float], list_cost: dict[date, float], anomaly_date: date, impact: float) -> bool:
+    """Whether an anomaly is a change in credits or discounts rather than in usage.
+
+    `cost` and `list_cost` are the scope's cost (the anomaly's cost view) and list cost by day, on
+    the anomaly date and its `baseline_dates` (days without cost absent). The credits and discounts
+    of a day are its cost minus its list cost; when they rose over their median on the baseline
+    days by at least half the anomaly's impact, list cost did not share most of the rise: a
+    promotion credit used up or ended, a sustained use discount starting again on the 1st, a
+    commitment that lapsed. That is a billing change (the forecasts take the new level in), not a
+    usage anomaly.
+    """
+    def credits(day: date) -> float:
+        return cost.get(day, 0.0) - list_cost.get(day, 0.0)
+
+    before = _median4([credits(d) for d in baseline_dates(anomaly_date)])
+    return credits(anomaly_date) - before >= 0.5 * impact
 
 
 def root_causes(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> list[dict]:

@@ -107,16 +107,16 @@ def _synthetic_warehouse(path, days: int, spike_day: int | None = None) -> None:
         con.execute("CREATE SCHEMA marts; CREATE SCHEMA focus")
         con.execute("CREATE TABLE focus.costs (ChargePeriodStart TIMESTAMP, ProviderName VARCHAR, BillingAccountId VARCHAR, "
                     "SubAccountId VARCHAR, ServiceName VARCHAR, RegionId VARCHAR, ResourceId VARCHAR, x_UsageType VARCHAR, "
-                    "Tags JSON, BilledCost DECIMAL(38,12), EffectiveCost DECIMAL(38,12))")
+                    "Tags JSON, BilledCost DECIMAL(38,12), EffectiveCost DECIMAL(38,12), ListCost DECIMAL(38,12))")
         start = date(2026, 1, 1)
         for i in range(days):
             day = start + timedelta(days=i)
             ec2 = 100.0 if day.weekday() < 5 else 60.0
             extra = 150.0 if i == spike_day else 0.0
             con.execute("INSERT INTO focus.costs VALUES (?, 'AWS', '111', '222', 'EC2', 'us-east-1', 'i-1', 'BoxUsage', "
-                        "'{\"team\": \"web\"}', ?, ?), (?, 'AWS', '111', '222', 'S3', 'us-east-1', 'b-1', 'Storage', NULL, 20, 20), "
-                        "(?, 'AWS', '111', '222', 'EC2', 'us-west-2', 'i-9', 'BoxUsage', '{\"team\": \"data\"}', ?, ?)",
-                        [day, ec2, ec2, day, day, extra, extra])
+                        "'{\"team\": \"web\"}', ?, ?, ?), (?, 'AWS', '111', '222', 'S3', 'us-east-1', 'b-1', 'Storage', NULL, 20, 20, 20), "
+                        "(?, 'AWS', '111', '222', 'EC2', 'us-west-2', 'i-9', 'BoxUsage', '{\"team\": \"data\"}', ?, ?, ?)",
+                        [day, ec2, ec2, ec2, day, day, extra, extra, extra])
         con.execute("""CREATE TABLE marts.daily_costs AS
             SELECT CAST(ChargePeriodStart AS DATE) AS charge_date, ProviderName AS provider_name,
                    sum(BilledCost) AS billed_cost, sum(EffectiveCost) AS effective_cost FROM focus.costs GROUP BY ALL""")

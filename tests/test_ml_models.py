@@ -233,6 +233,50 @@ def test_a_fee_on_every_first_is_not_an_anomaly():
     assert an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2)) == []
 
 
+def gcp_project(days: int = 300, seed: int = 5) -> np.ndarray:
+    """A GCP project: customer traffic (weekends 0.62x, the first two days of a month 1.18x, log-normal
+    noise) and an always-on N2 machine whose sustained use discount grows each week of the month, so
+    the project costs more from the 1st and less each week after."""
+    rng = np.random.default_rng(seed)
+    on = [START + timedelta(days=i) for i in range(days)]
+    traffic = np.array([(0.62 if d.weekday() >= 5 else 1.0) * (1.18 if d.day <= 2 else 1.0) for d in on])
+    return 24.0 * traffic * rng.lognormal(0.0, 0.1, days) + _machine(days, 20.0)
+
+
+def test_a_month_start_rise_declining_each_week_is_not_an_anomaly_but_a_spike_on_it_is():
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    values = gcp_project()
+    assert an.detect(values, START, config) == []
+    # Without the day-of-month factors the same-weekday baseline (weeks of the month before, at a
+    # deeper discount) misses the month-start rise.
+    uncorrected = an.detect(values, START, an.AnomalyConfig(min_impact=5, min_relative=0.2, position_months=0))
+    assert [str(a["anomaly_date"]) for a in uncorrected] == ["2026-07-02"]
+    factors = an.month_position_factors(values[:181], fc._day_of_month(START, np.arange(181)))  # up to July 1
+    assert factors[2] > 1.1 and factors[20] == 1.0 and factors.min() == 1.0
+    for day in (date(2026, 8, 3), date(2026, 8, 6), date(2026, 8, 19)):  # in the first week and mid-month
+        spiked = values.copy()
+        spiked[(day - START).days] += 25.0
+        found = an.detect(spiked, START, config)
+        assert [a["anomaly_date"] for a in found] == [day]
+        assert found[0]["actual_cost"] > found[0]["upper_bound"] and found[0]["impact"] > 15.0
+
+
+def test_a_rise_list_cost_does_not_share_is_a_billing_change():
+    day = date(2026, 1, 6)
+    base = an.baseline_dates(day)
+    list_cost = {d: 55.0 for d in [day, *base]}
+    # A promotion credit of 15 a day ended on the anomaly day: billed +15, list cost flat.
+    billed = {**{d: 40.0 for d in base}, day: 55.0}
+    assert an.credits_explain(billed, list_cost, day, impact=15.0)
+    # A usage spike: list and billed cost both rose (credits unchanged or deeper).
+    spike_list = {**list_cost, day: 75.0}
+    assert not an.credits_explain({**billed, day: 60.0}, spike_list, day, impact=20.0)
+    # A spike while the credit kept running: billed rose with list cost.
+    assert not an.credits_explain({**{d: 40.0 for d in base}, day: 60.0}, spike_list, day, impact=20.0)
+    # Days without cost count as zero; a new scope's first cost is not a billing change.
+    assert not an.credits_explain({day: 30.0}, {day: 30.0}, day, impact=30.0)
+
+
 def test_root_causes_are_ranked_by_their_rise():
     day = date(2026, 3, 10)
     rows = []

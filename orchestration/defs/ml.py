@@ -167,7 +167,8 @@ SELECT CAST(ChargePeriodStart AS DATE) AS charge_date,
        coalesce(x_UsageType, '(none)') AS usage_type,
        CAST(Tags AS VARCHAR) AS tags,
        sum(BilledCost)::DOUBLE AS billed,
-       sum(EffectiveCost)::DOUBLE AS effective
+       sum(EffectiveCost)::DOUBLE AS effective,
+       sum(ListCost)::DOUBLE AS list
 FROM focus.costs
 WHERE CAST(ChargePeriodStart AS DATE) IN (SELECT unnest(?::DATE[]))
 GROUP BY ALL
@@ -181,6 +182,16 @@ def _tag_map(tags: str | None, keys: tuple[str, ...]) -> dict[str, str]:
     return {k.lower(): str(v) for k, v in json.loads(tags).items() if k.lower() in wanted and v is not None}
 
 
+def scope_mask(rows: pd.DataFrame, scope_type: str, scope_value: str) -> pd.Series:
+    """Which of DETAIL_SQL's `rows` (with their `tag_map`) belong to the scope."""
+    if scope_type in SCOPE_COLUMNS:
+        return rows[SCOPE_COLUMNS[scope_type]] == scope_value
+    if scope_type.startswith("tag:"):
+        key = scope_type[4:]
+        return rows["tag_map"].map(lambda m: m.get(key) == scope_value)
+    return pd.Series(True, index=rows.index)
+
+
 def contributor_detail(rows: pd.DataFrame, scope_type: str, scope_value: str, cost_view: str,
                        tag_keys: tuple[str, ...]) -> pd.DataFrame:
     """The scope's rows as (charge_date, dimension, value, cost), for models_ml.anomalies.root_causes.
@@ -188,13 +199,7 @@ def contributor_detail(rows: pd.DataFrame, scope_type: str, scope_value: str, co
     `rows` are DETAIL_SQL's with a `tag_map` column (the configured tags of each row as a dict).
     """
     tags = rows["tag_map"]
-    if scope_type in SCOPE_COLUMNS:
-        mask = rows[SCOPE_COLUMNS[scope_type]] == scope_value
-    elif scope_type.startswith("tag:"):
-        key = scope_type[4:]
-        mask = tags.map(lambda m: m.get(key) == scope_value)
-    else:
-        mask = pd.Series(True, index=rows.index)
+    mask = scope_mask(rows, scope_type, scope_value)
     scoped = rows[mask]
     cost = scoped[cost_view]
     parts = []
@@ -221,11 +226,19 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
         rows = con.execute(DETAIL_SQL, [dates]).df()
         rows["charge_date"] = pd.to_datetime(rows["charge_date"]).dt.date
         rows["tag_map"] = rows["tags"].map(lambda t: _tag_map(t, tag_keys))
+        billing_changes = []
         for r in found.itertuples():
             window = {r.anomaly_date, *an.baseline_dates(r.anomaly_date)}
-            detail = contributor_detail(rows[rows["charge_date"].isin(window)], r.scope_type, r.scope_value,
-                                        r.cost_view, tag_keys)
+            in_window = rows[rows["charge_date"].isin(window)]
+            scoped = in_window[scope_mask(in_window, r.scope_type, r.scope_value)]
+            by_day = scoped.groupby("charge_date")[[r.cost_view, "list"]].sum()
+            billing_changes.append(an.credits_explain(by_day[r.cost_view].to_dict(), by_day["list"].to_dict(),
+                                                      r.anomaly_date, r.impact))
+            detail = contributor_detail(in_window, r.scope_type, r.scope_value, r.cost_view, tag_keys)
             causes.append(an.root_causes_json(detail, r.anomaly_date))
+        keep = ~np.asarray(billing_changes, dtype=bool)
+        found = found[keep].reset_index(drop=True)
+        causes = [c for c, k in zip(causes, keep) if k]
     found["as_of_date"] = as_of
     known = {(f["scope_type"], f["scope_value"], f["cost_view"], f["anomaly_date"]): f for f in feedback}
     keys = list(zip(found["scope_type"], found["scope_value"], found["cost_view"], found["anomaly_date"]))
@@ -243,7 +256,8 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
     kinds={"duckdb", "python"},
     pool="warehouse",
     description="Days whose cost for a scope is above its expected range by at least the configured dollars and "
-                "share, with ranked root causes and the status/feedback people gave (kept in the app store).",
+                "share (rises list cost does not share, credits ending, left out), with ranked root causes and the "
+                "status/feedback people gave (kept in the app store).",
 )
 def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, warehouse: DuckDBResource) -> MaterializeResult:
     from autostack.store.anomalies import get_all
