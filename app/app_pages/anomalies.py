@@ -51,7 +51,7 @@ else:
     text_columns = [c for c in causes.columns if c != value and not pd.api.types.is_numeric_dtype(causes[c])]
     if value and text_columns:
         causes["contributor"] = causes[text_columns].astype(str).agg(" · ".join, axis=1)
-        st.plotly_chart(widgets.horizontal_bar(causes, "contributor", value), width="stretch", key="root_causes")
+        widgets.chart(widgets.horizontal_bar(causes, "contributor", value), key="root_causes")
     st.dataframe(causes, hide_index=True, width="stretch")
 
 st.subheader("Feedback")

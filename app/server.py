@@ -1,0 +1,46 @@
+"""The web app's server: `python -m app.server run app/main.py [streamlit options]` (what `autostack up` starts).
+
+Streamlit's own `streamlit run`, with one difference: the app's modules and Dagster are imported, the
+Dagster instance (the Data sources page reads its runs, sensors and checks) is opened and the app
+store's schema is checked *before* the server accepts connections, as a pre-loading web server does. Streamlit otherwise imports them inside
+the first page view of every fresh server, where they cost seconds of CPU (Dagster alone about two)
+on a small machine. Query results are not touched: they are cached per snapshot version once the
+runtime runs, so the first view of each page still runs its queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def preload() -> None:
+    import dagster  # noqa: F401  (Data sources: the run, sensor and check history)
+
+    import app.data
+    import app.widgets  # noqa: F401
+    import autostack.budgets  # noqa: F401  (Budgets and the overview's budgets at risk)
+    from autostack.store import session_scope
+
+    settings = app.data.settings()
+    try:  # brings the store's schema up to date once per process; the pages' reads then skip that check
+        with session_scope(settings):
+            pass
+    except Exception as exc:  # the pages show the store's error where they need it
+        logging.getLogger(__name__).warning("app store not ready at server start: %s", exc)
+    try:
+        app.data._dagster_instance(str(settings.dagster_home))
+    except Exception as exc:  # Data sources opens it again and shows the error
+        logging.getLogger(__name__).warning("Dagster instance not opened at server start: %s", exc)
+
+
+def main() -> int:
+    preload()
+    from streamlit.web.cli import main as streamlit_main
+
+    sys.argv[0] = "streamlit"
+    return streamlit_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
