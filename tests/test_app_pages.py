@@ -46,6 +46,14 @@ def open_page(page: str | None = None) -> AppTest:
     return at
 
 
+def overview_section(at: AppTest, section: str) -> AppTest:
+    """Open one of the overview's lazy tabs (only the open tab's section runs)."""
+    at.session_state["overview_section"] = section
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 def sql(settings, query: str, params=()) -> list[tuple]:
     con = duckdb.connect(str(settings.serving_path), read_only=True)
     try:
@@ -82,13 +90,19 @@ def test_overview_numbers_equal_sql(app_home):
     assert metric(at, "Last month").value == money(last_month)
     assert metric(at, "Projected month end").value == money(projected)
     assert any("backtested accuracy 96.6%" in c.value for c in at.caption)
-    open_anomalies = [a for a in ANOMALIES if a[3] == "billed" and a[5] == "open"]
-    assert metric(at, "Open anomalies").value == str(len(open_anomalies))
-    assert metric(at, "Monthly savings available").value == money(sum(r[6] for r in RECOMMENDATIONS))
-    # Team cards: the 30-day spend of the biggest team, from the tag mart.
+    # Team cards (the tab open by default): the 30-day spend of the biggest team, from the tag mart.
     team, spend = sql(app_home, """SELECT tag_value, sum(billed_cost) FROM marts.daily_costs_by_tag WHERE tag_key = 'team'
                                    AND charge_date > CAST(? AS DATE) - 30 GROUP BY 1 ORDER BY 2 DESC LIMIT 1""", (as_of,))[0]
     assert metric(at, team).value == f"${spend:,.0f}"
+    assert not [m for m in at.metric if m.label == "Open anomalies"]  # the other tabs do not run until opened
+    overview_section(at, "Anomalies and recommendations")
+    open_anomalies = [a for a in ANOMALIES if a[3] == "billed" and a[5] == "open"]
+    assert metric(at, "Open anomalies").value == str(len(open_anomalies))
+    assert metric(at, "Monthly savings available").value == money(sum(r[6] for r in RECOMMENDATIONS))
+    assert metric(at, "Month to date").value == money(mtd)  # the headline stays
+    overview_section(at, "Activity and freshness")
+    loads = sql(app_home, "SELECT count(*) FROM ingest.file_loads")[0][0]
+    assert len(at.dataframe[-1].value) == min(8, loads)
 
 
 def test_overview_effective_view_changes_the_numbers(app_home):
@@ -106,6 +120,7 @@ def test_pages_without_ml_tables_say_not_computed_yet(autostack_home, demo_home)
     copy_published(demo_home, autostack_home, with_ml=False)
     at = open_page()
     assert metric(at, "Projected month end").value == "—"
+    overview_section(at, "Anomalies and recommendations")
     assert any("not computed yet" in i.value for i in at.info)
     for page in ("forecasts", "anomalies", "recommendations"):
         at = open_page(page)
@@ -237,6 +252,15 @@ def test_recommendations_totals_and_decisions_persist(app_home):
     assert metric(at, "Open recommendations").value == str(len(RECOMMENDATIONS))
     by_type = at.dataframe[0].value
     assert by_type["monthly_savings"].tolist() == sorted(by_type["monthly_savings"], reverse=True)
+    # One table per type, only the open expanders' (the first type's, until another is opened): lazy.
+    assert len(at.expander) == len(by_type) and len(at.dataframe) == 2
+    first = at.dataframe[1].value
+    assert set(first["type"]) == {max(RECOMMENDATIONS, key=lambda r: r[6])[1]}
+    other = sorted(set(by_type["type"]) - set(first["type"]))[0]
+    at.session_state[f"recommendations_{other}"] = True
+    at.run()
+    assert len(at.dataframe) == 3 and set(at.dataframe[2].value["type"]) | set(at.dataframe[1].value["type"]) \
+        == {first["type"].iloc[0], other}
 
     top = max(RECOMMENDATIONS, key=lambda r: r[6])
     assert at.selectbox(key="recommendation_pick").value == top[0]
