@@ -17,9 +17,17 @@ import sys
 def preload() -> None:
     import dagster  # noqa: F401  (Data sources: the run, sensor and check history)
 
-    import app.data
-    import app.widgets  # noqa: F401
-    import autostack.budgets  # noqa: F401  (Budgets and the overview's budgets at risk)
+    import streamlit.runtime.caching.cache_data_api  # noqa: F401  (creates the logger silenced below)
+
+    caching = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    level = caching.level
+    caching.setLevel(logging.ERROR)  # its decorators warn "No runtime found" before the server has one: harmless
+    try:
+        import app.data
+        import app.widgets  # noqa: F401
+        import autostack.budgets  # noqa: F401  (Budgets and the overview's budgets at risk)
+    finally:
+        caching.setLevel(level)
     from autostack.store import session_scope
 
     settings = app.data.settings()
