@@ -64,4 +64,8 @@ else:
         summary[metric] = 100 * summary[metric]  # ml.forecast_backtests holds fractions
         widgets.chart(widgets.column_bar(summary, "model", metric, highlight=model, title=f"{metric.upper()} (%)"),
                       key="backtest_chart")
-    st.dataframe(tests, hide_index=True, width="stretch")
+    # Every backtest fold behind the chart: lazy (runs and is drawn only once opened).
+    rows = st.expander(f"Backtest rows ({len(tests)})", key="backtest_rows", on_change="rerun")
+    if rows.open:
+        with rows:
+            st.dataframe(tests, hide_index=True, width="stretch")
