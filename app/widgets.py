@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import data
@@ -61,121 +61,42 @@ def cost_cards(frame: pd.DataFrame, currency: str, *, columns: int = 4, limit: i
                 cell.caption(budget_states[str(row["name"])])
 
 
-# Charts are Vega-Lite specs drawn by Streamlit's built-in Vega renderer (st.vega_lite_chart), not Plotly:
-# Plotly's browser bundle (4.7 MB) costs every full page load about a second of script compilation and
-# evaluation on a small machine, even from the browser's cache; Vega's is a fraction of that.
-SERIES_COLORS = {"actual": "#00cc96", "forecast": "#636efa", "80% interval": "#636efa", "95% interval": "#636efa"}
-
-
-def _day_strings(values) -> pd.Series:
-    return pd.to_datetime(values).dt.strftime("%Y-%m-%d")
-
-
 def trend_chart(history: pd.DataFrame, forecast: pd.DataFrame | None = None, *, title: str = "",
-                currency: str = "USD") -> tuple[pd.DataFrame, dict]:
-    """Daily actual cost with, when there is one, the forecast and its 80% and 95% bands: (data, spec)."""
-    actual = pd.DataFrame({"day": _day_strings(history["charge_date"]), "series": "actual",
-                           "cost": pd.to_numeric(history["cost"], errors="coerce").astype(float)})
-    parts = [actual]
-    bands = []
+                currency: str = "USD") -> go.Figure:
+    """Daily actual cost with, when there is one, the forecast and its 80% and 95% bands."""
+    figure = go.Figure()
     if forecast is not None and not forecast.empty:
-        predicted = pd.DataFrame({"day": _day_strings(forecast["forecast_date"]), "series": "forecast",
-                                  "cost": pd.to_numeric(forecast["predicted_cost"], errors="coerce").astype(float)})
+        x = pd.to_datetime(forecast["forecast_date"])
         for low, high, name, opacity in (("lower_95", "upper_95", "95% interval", 0.15),
                                          ("lower_80", "upper_80", "80% interval", 0.3)):
             if low in forecast and high in forecast:
-                predicted[low] = pd.to_numeric(forecast[low], errors="coerce").astype(float).to_numpy()
-                predicted[high] = pd.to_numeric(forecast[high], errors="coerce").astype(float).to_numpy()
-                bands.append({"mark": {"type": "area", "opacity": opacity},
-                              "transform": [{"filter": "datum.series === 'forecast'"}],
-                              "encoding": {"y": {"field": low, "type": "quantitative"}, "y2": {"field": high},
-                                           "color": {"datum": name}}})
-        parts.append(predicted)
-    frame = pd.concat(parts, ignore_index=True)
-    domain = ["actual", *(["forecast"] if len(parts) > 1 else []), *(b["encoding"]["color"]["datum"] for b in bands)]
-    x = {"field": "day", "type": "temporal", "title": None}
-    spec = {
-        "height": CHART_HEIGHT,
-        "encoding": {"x": x, "color": {"scale": {"domain": domain, "range": [SERIES_COLORS[d] for d in domain]},
-                                       "legend": {"orient": "bottom", "title": None}}},
-        "layer": [*bands,
-                  {"mark": {"type": "line"},
-                   "encoding": {"y": {"field": "cost", "type": "quantitative", "title": currency},
-                                "color": {"field": "series", "type": "nominal"},
-                                "strokeDash": {"field": "series", "type": "nominal", "legend": None,
-                                               "scale": {"domain": ["actual", "forecast"], "range": [[1, 0], [6, 4]]}}}},
-                  {"mark": {"type": "point", "opacity": 0, "size": 60},  # hover targets: one per day and series
-                   "encoding": {"y": {"field": "cost", "type": "quantitative"},
-                                "tooltip": [{"field": "day", "type": "temporal", "title": "day"},
-                                            {"field": "series", "type": "nominal"},
-                                            {"field": "cost", "type": "quantitative", "format": ",.2f", "title": currency}]}}],
-    }
-    if title:
-        spec["title"] = title
-    return frame, spec
+                figure.add_trace(go.Scatter(x=x, y=forecast[high], mode="lines", line={"width": 0},
+                                            showlegend=False, hoverinfo="skip"))
+                figure.add_trace(go.Scatter(x=x, y=forecast[low], mode="lines", line={"width": 0}, fill="tonexty",
+                                            fillcolor=f"rgba(99,110,250,{opacity})", name=name))
+        figure.add_trace(go.Scatter(x=x, y=forecast["predicted_cost"], mode="lines", name="forecast",
+                                    line={"dash": "dash", "color": "#636efa"}))
+    figure.add_trace(go.Scatter(x=pd.to_datetime(history["charge_date"]), y=history["cost"], mode="lines",
+                                name="actual", line={"color": "#00cc96"}))
+    figure.update_layout(title=title, height=CHART_HEIGHT, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+                         yaxis_title=currency, legend={"orientation": "h", "y": -0.15}, hovermode="x unified")
+    return figure
 
 
-def stacked_bar(frame: pd.DataFrame, x: str, y: str, color: str, currency: str, *,
-                granularity: str = "day") -> tuple[pd.DataFrame, dict]:
-    """Cost per period stacked by group, the largest group first and (other) last: (data, spec)."""
-    chart = pd.DataFrame({"period": _day_strings(frame[x]), "group": frame[color].astype(str),
-                          "cost": pd.to_numeric(frame[y], errors="coerce").astype(float)})
-    totals = chart.assign(size=chart["cost"].abs()).groupby("group", sort=False)["size"].sum()
-    order = sorted(totals.index, key=lambda g: (g == "(other)", -totals[g], g))  # largest first, (other) last
-    unit = "yearmonth" if granularity == "month" else "yearmonthdate"
-    spec = {
-        "height": 420,
-        "mark": {"type": "bar"},
-        "encoding": {
-            "x": {"field": "period", "type": "temporal", "timeUnit": unit, "title": None},
-            "y": {"field": "cost", "type": "quantitative", "title": currency},
-            "color": {"field": "group", "type": "nominal", "title": color,
-                      "scale": {"domain": order, "scheme": "category20"}, "legend": {"orient": "bottom", "columns": 4}},
-            "order": {"field": "rank", "type": "quantitative"},
-            "tooltip": [{"field": "period", "type": "temporal", "timeUnit": unit, "title": "period"},
-                        {"field": "group", "type": "nominal", "title": color},
-                        {"field": "cost", "type": "quantitative", "format": ",.2f", "title": currency}],
-        },
-    }
-    chart["rank"] = chart["group"].map({g: i for i, g in enumerate(order)})
-    return chart, spec
+def stacked_bar(frame: pd.DataFrame, x: str, y: str, color: str, currency: str) -> go.Figure:
+    figure = go.Figure()
+    for name, part in frame.groupby(color, sort=False):
+        figure.add_trace(go.Bar(x=part[x], y=part[y], name=str(name)))
+    figure.update_layout(barmode="relative", height=420, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         yaxis_title=currency, legend={"orientation": "h", "y": -0.2})
+    return figure
 
 
-def horizontal_bar(frame: pd.DataFrame, label: str, value: str) -> tuple[pd.DataFrame, dict]:
-    """One bar per row, in the frame's order, top to bottom: (data, spec)."""
-    chart = pd.DataFrame({"label": frame[label].astype(str), "value": pd.to_numeric(frame[value], errors="coerce")})
-    spec = {
-        "height": max(160, 32 * len(chart)),
-        "mark": {"type": "bar"},
-        "encoding": {"y": {"field": "label", "type": "nominal", "sort": None, "title": None},
-                     "x": {"field": "value", "type": "quantitative", "title": value},
-                     "tooltip": [{"field": "label", "type": "nominal", "title": label},
-                                 {"field": "value", "type": "quantitative", "format": ",.2f", "title": value}]},
-    }
-    return chart, spec
-
-
-def column_bar(frame: pd.DataFrame, label: str, value: str, *, highlight: str | None = None,
-               title: str = "") -> tuple[pd.DataFrame, dict]:
-    """One column per row in the frame's order; the `highlight` label in green, the others grey: (data, spec)."""
-    chart = pd.DataFrame({"label": frame[label].astype(str), "value": pd.to_numeric(frame[value], errors="coerce")})
-    spec = {
-        "height": 280,
-        "mark": {"type": "bar"},
-        "encoding": {"x": {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelAngle": 0}},
-                     "y": {"field": "value", "type": "quantitative", "title": title or value},
-                     "color": {"condition": {"test": f"datum.label === {json.dumps(str(highlight))}", "value": "#00cc96"},
-                               "value": "#8c8c8c"},
-                     "tooltip": [{"field": "label", "type": "nominal", "title": label},
-                                 {"field": "value", "type": "quantitative", "format": ",.2f", "title": title or value}]},
-    }
-    return chart, spec
-
-
-def chart(figure: tuple[pd.DataFrame, dict], key: str) -> None:
-    """Draw a (data, spec) chart across the page width."""
-    data_frame, spec = figure
-    st.vega_lite_chart(data_frame, spec, width="stretch", key=key)
+def horizontal_bar(frame: pd.DataFrame, label: str, value: str) -> go.Figure:
+    figure = go.Figure(go.Bar(x=frame[value], y=frame[label].astype(str), orientation="h"))
+    figure.update_layout(height=max(200, 40 * len(frame) + 60), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         yaxis={"autorange": "reversed"})
+    return figure
 
 
 def budget_progress(label: str, spent_or_forecast: float, pct: float, amount: float, currency: str) -> None:

@@ -87,8 +87,7 @@ def wait_rendered(page, name: str, timeout_ms: int = 90000) -> None:
                                                                                          timeout=timeout_ms)
     page.wait_for_function(
         """() => !document.querySelector('[data-testid="stSkeleton"]')
-                 && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
-                 && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('.marks'))""",
+                 && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))""",
         timeout=timeout_ms,
     )
 

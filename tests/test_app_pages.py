@@ -232,6 +232,10 @@ def test_anomaly_feedback_persists(app_home):
     assert metric(at, "Total impact").value == money(sum(a[4] for a in billed_shown))
     causes = at.dataframe[1].value
     assert list(causes["value"]) == ["Amazon Elastic Compute Cloud", "us-east-1"]
+    assert not at.get("plotly_chart")  # the root-cause chart is a lazy expander
+    at.session_state["root_causes_chart"] = True
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
 
     at.button(key="anomaly_Planned activity").click().run()
     at.button(key="anomaly_Resolve").click().run()

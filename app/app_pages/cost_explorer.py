@@ -58,8 +58,7 @@ st.caption(f"{spec.start:%Y-%m-%d} to {spec.end:%Y-%m-%d}, {len(shown)} rows, an
 if shown.empty:
     st.info("No cost matches these dates and filters.")
     st.stop()
-widgets.chart(widgets.stacked_bar(shown, "period", "cost", group_by, currency or "USD", granularity=granularity),
-              key="explorer_chart")
+st.plotly_chart(widgets.stacked_bar(shown, "period", "cost", group_by, currency or "USD"), width="stretch", key="explorer_chart")
 st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "cost": st.column_config.NumberColumn(format="%.2f"),
     "period": st.column_config.DateColumn(format="YYYY-MM" if granularity == "month" else "YYYY-MM-DD")})

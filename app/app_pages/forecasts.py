@@ -4,6 +4,7 @@ projection and how the chosen model did in backtests against the baselines."""
 from datetime import timedelta
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import data, widgets
@@ -49,7 +50,7 @@ else:
     cards[0].caption(f"Month-end projection {data.NOT_COMPUTED}")
 st.caption(f"Model: {model}; as of {as_of:%Y-%m-%d}; {cost_view} cost in {currency}")
 
-widgets.chart(widgets.trend_chart(history, forecast, currency=currency), key="forecast_chart")
+st.plotly_chart(widgets.trend_chart(history, forecast, currency=currency), width="stretch", key="forecast_chart")
 
 st.subheader("Backtest accuracy against the baselines")
 tests = data.backtests(scope_type, scope_value, cost_view)
@@ -62,8 +63,10 @@ else:
     if metric and "model" in tests.columns:
         summary = tests.groupby("model", as_index=False)[metric].mean().sort_values(metric)
         summary[metric] = 100 * summary[metric]  # ml.forecast_backtests holds fractions
-        widgets.chart(widgets.column_bar(summary, "model", metric, highlight=model, title=f"{metric.upper()} (%)"),
-                      key="backtest_chart")
+        figure = go.Figure(go.Bar(x=summary["model"], y=summary[metric],
+                                  marker_color=["#00cc96" if m == model else "#8c8c8c" for m in summary["model"]]))
+        figure.update_layout(height=280, yaxis_title=f"{metric.upper()} (%)", margin={"l": 10, "r": 10, "t": 10, "b": 10})
+        st.plotly_chart(figure, width="stretch", key="backtest_chart")
     # Every backtest fold behind the chart: lazy (runs and is drawn only once opened).
     rows = st.expander(f"Backtest rows ({len(tests)})", key="backtest_rows", on_change="rerun")
     if rows.open:

@@ -54,7 +54,7 @@ with trend_col:
     forecast = data.forecast("total", "total", cost_view)
     if forecast.empty and data.has_table("ml.forecasts"):
         forecast = data.forecast("total", "", cost_view)
-    widgets.chart(widgets.trend_chart(history, forecast, currency=currency), key="trend")
+    st.plotly_chart(widgets.trend_chart(history, forecast, currency=currency), width="stretch", key="trend")
     if forecast.empty:
         st.caption(f"Forecast band: {data.NOT_COMPUTED}.")
 with movers_col:
