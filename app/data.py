@@ -525,8 +525,8 @@ WARM_UP_DELAY_SECONDS = 2.0
 def warm_up(dagster_home: str) -> None:
     """Once per server, after the first page view: import Dagster and open its instance in the background
     (a few seconds on a busy machine), so the first visit to Data sources does not pay for it. It waits
-    a moment first, so that it does not compete with the browser still drawing that first page."""
-    import threading
+    a moment first, so that it does not compete with the browser still drawing that first page (under
+    app.server, Dagster is already imported: only the instance is opened here)."""
     import time
 
     def warm():
@@ -544,8 +544,8 @@ _DAGSTER_LOCK = threading.Lock()
 
 
 def _dagster_instance(dagster_home: str):
-    """The Dagster instance of `dagster_home`, opened once per process (by app.server before the first page
-    view, or by warm_up); None while it has no dagster.yaml (not remembered: it may appear later)."""
+    """The Dagster instance of `dagster_home`, opened once per process (by warm_up after the first page view,
+    or by the first Data sources view); None while it has no dagster.yaml (not remembered: it may appear later)."""
     with _DAGSTER_LOCK:
         if dagster_home not in _DAGSTER_INSTANCES:
             from dagster import DagsterInstance
