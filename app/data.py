@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -517,13 +518,19 @@ CHECKS = [
 ]
 
 
+WARM_UP_DELAY_SECONDS = 2.0
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up(dagster_home: str) -> None:
-    """Once per server: import Dagster and open its instance in the background (a few seconds on a busy
-    machine), so the first visit to Data sources does not pay for it."""
-    import threading
+    """Once per server, after the first page view: import Dagster and open its instance in the background
+    (a few seconds on a busy machine), so the first visit to Data sources does not pay for it. It waits
+    a moment first, so that it does not compete with the browser still drawing that first page (under
+    app.server, Dagster is already imported: only the instance is opened here)."""
+    import time
 
     def warm():
+        time.sleep(WARM_UP_DELAY_SECONDS)
         try:
             _dagster_instance(dagster_home)
         except Exception as exc:  # only a warm-up: the Data sources page opens it again and shows the error
@@ -532,13 +539,21 @@ def warm_up(dagster_home: str) -> None:
     threading.Thread(target=warm, name="autostack-warm-up", daemon=True).start()
 
 
-@st.cache_resource(show_spinner=False)
-def _dagster_instance(dagster_home: str):
-    from dagster import DagsterInstance
+_DAGSTER_INSTANCES: dict[str, object] = {}
+_DAGSTER_LOCK = threading.Lock()
 
-    if not os.path.exists(os.path.join(dagster_home, "dagster.yaml")):
-        return None
-    return DagsterInstance.from_config(dagster_home)
+
+def _dagster_instance(dagster_home: str):
+    """The Dagster instance of `dagster_home`, opened once per process (by warm_up after the first page view,
+    or by the first Data sources view); None while it has no dagster.yaml (not remembered: it may appear later)."""
+    with _DAGSTER_LOCK:
+        if dagster_home not in _DAGSTER_INSTANCES:
+            from dagster import DagsterInstance
+
+            if not os.path.exists(os.path.join(dagster_home, "dagster.yaml")):
+                return None
+            _DAGSTER_INSTANCES[dagster_home] = DagsterInstance.from_config(dagster_home)
+        return _DAGSTER_INSTANCES[dagster_home]
 
 
 @st.cache_data(ttl=10, show_spinner=False)

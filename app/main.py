@@ -65,12 +65,16 @@ PAGES = [
 if signed_in():
     from app import data
 
-    data.warm_up(str(data.settings().dagster_home))
     page = st.navigation(PAGES)
     try:
         page.run()
     finally:  # also after st.stop(): the marker tells a browser (tests, benchmark) the page is complete
         with st.container(key="page-rendered"):
             published = data.published_at()
-            st.caption(f"{page.title} · " + (f"snapshot published {published:%Y-%m-%d %H:%M:%S} UTC" if published
+            # No seconds: "12:42:51" looks like an emoji shortcode (":42:") to Streamlit's markdown, which then
+            # fetches and compiles its emoji plugin (~260 kB of script) on every page before this line shows.
+            st.caption(f"{page.title} · " + (f"snapshot published {published:%Y-%m-%d %H:%M} UTC" if published
                                                else "no snapshot published yet"))
+        # After the page, not before it: importing Dagster takes seconds of CPU that the first page view
+        # of a fresh server (and the browser drawing it, on a small machine) should not compete with.
+        data.warm_up(str(data.settings().dagster_home))

@@ -306,7 +306,7 @@ def seed_landing_with_samples(settings: Settings) -> bool:
 
 def app_server_command(host: str, port: int) -> list[str]:
     """The Streamlit server of the web app (headless, on `host`:`port`)."""
-    return [str(Path(sys.executable).parent / "streamlit"), "run", str(PROJECT_ROOT / "app" / "main.py"),
+    return [sys.executable, "-m", "app.server", "run", str(PROJECT_ROOT / "app" / "main.py"),  # streamlit run, preloaded
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 

@@ -81,12 +81,13 @@ def browser():
 
 
 def wait_rendered(page, name: str, timeout_ms: int = 90000) -> None:
-    """Until the page's script has finished (main.py's footer marker names it) and every chart is drawn."""
+    """Until the page's script has finished (main.py's footer marker names it), no element is still a
+    loading placeholder (Streamlit shows a skeleton while an element's code loads) and every chart is drawn."""
     page.locator(".st-key-page-rendered").filter(has_text=f"{TITLES[name]} · ").wait_for(state="attached",
                                                                                          timeout=timeout_ms)
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-                 .every(c => c.querySelector('.main-svg'))""",
+        """() => !document.querySelector('[data-testid="stSkeleton"]')
+                 && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))""",
         timeout=timeout_ms,
     )
 

@@ -46,6 +46,14 @@ def open_page(page: str | None = None) -> AppTest:
     return at
 
 
+def overview_section(at: AppTest, section: str) -> AppTest:
+    """Open one of the overview's lazy tabs (only the open tab's section runs)."""
+    at.session_state["overview_section"] = section
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 def sql(settings, query: str, params=()) -> list[tuple]:
     con = duckdb.connect(str(settings.serving_path), read_only=True)
     try:
@@ -82,13 +90,19 @@ def test_overview_numbers_equal_sql(app_home):
     assert metric(at, "Last month").value == money(last_month)
     assert metric(at, "Projected month end").value == money(projected)
     assert any("backtested accuracy 96.6%" in c.value for c in at.caption)
-    open_anomalies = [a for a in ANOMALIES if a[3] == "billed" and a[5] == "open"]
-    assert metric(at, "Open anomalies").value == str(len(open_anomalies))
-    assert metric(at, "Monthly savings available").value == money(sum(r[6] for r in RECOMMENDATIONS))
-    # Team cards: the 30-day spend of the biggest team, from the tag mart.
+    # Team cards (the tab open by default): the 30-day spend of the biggest team, from the tag mart.
     team, spend = sql(app_home, """SELECT tag_value, sum(billed_cost) FROM marts.daily_costs_by_tag WHERE tag_key = 'team'
                                    AND charge_date > CAST(? AS DATE) - 30 GROUP BY 1 ORDER BY 2 DESC LIMIT 1""", (as_of,))[0]
     assert metric(at, team).value == f"${spend:,.0f}"
+    assert not [m for m in at.metric if m.label == "Open anomalies"]  # the other tabs do not run until opened
+    overview_section(at, "Anomalies and recommendations")
+    open_anomalies = [a for a in ANOMALIES if a[3] == "billed" and a[5] == "open"]
+    assert metric(at, "Open anomalies").value == str(len(open_anomalies))
+    assert metric(at, "Monthly savings available").value == money(sum(r[6] for r in RECOMMENDATIONS))
+    assert metric(at, "Month to date").value == money(mtd)  # the headline stays
+    overview_section(at, "Activity and freshness")
+    loads = sql(app_home, "SELECT count(*) FROM ingest.file_loads")[0][0]
+    assert len(at.dataframe[-1].value) == min(8, loads)
 
 
 def test_overview_effective_view_changes_the_numbers(app_home):
@@ -106,6 +120,7 @@ def test_pages_without_ml_tables_say_not_computed_yet(autostack_home, demo_home)
     copy_published(demo_home, autostack_home, with_ml=False)
     at = open_page()
     assert metric(at, "Projected month end").value == "—"
+    overview_section(at, "Anomalies and recommendations")
     assert any("not computed yet" in i.value for i in at.info)
     for page in ("forecasts", "anomalies", "recommendations"):
         at = open_page(page)
@@ -195,6 +210,9 @@ def test_forecasts_scope_projection_and_backtests(app_home):
                               "cost_view = 'billed'")[0][0]
     assert metric(at, "Projected month end").value == money(projected)
     assert metric(at, "Backtested accuracy").value == "96.6%"
+    assert not at.dataframe  # the backtest rows are a lazy expander: nothing runs until it is opened
+    at.session_state["backtest_rows"] = True
+    at.run()
     assert len(at.dataframe) == 1 and set(at.dataframe[0].value["model"]) == {"prophet", "seasonal_naive", "linear_trend"}
 
     at.selectbox(key="scope_type").set_value("provider").run()
@@ -214,6 +232,10 @@ def test_anomaly_feedback_persists(app_home):
     assert metric(at, "Total impact").value == money(sum(a[4] for a in billed_shown))
     causes = at.dataframe[1].value
     assert list(causes["value"]) == ["Amazon Elastic Compute Cloud", "us-east-1"]
+    assert not at.get("plotly_chart")  # the root-cause chart is a lazy expander
+    at.session_state["root_causes_chart"] = True
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
 
     at.button(key="anomaly_Planned activity").click().run()
     at.button(key="anomaly_Resolve").click().run()
@@ -237,6 +259,15 @@ def test_recommendations_totals_and_decisions_persist(app_home):
     assert metric(at, "Open recommendations").value == str(len(RECOMMENDATIONS))
     by_type = at.dataframe[0].value
     assert by_type["monthly_savings"].tolist() == sorted(by_type["monthly_savings"], reverse=True)
+    # One table per type, only the open expanders' (the first type's, until another is opened): lazy.
+    assert len(at.expander) == len(by_type) and len(at.dataframe) == 2
+    first = at.dataframe[1].value
+    assert set(first["type"]) == {max(RECOMMENDATIONS, key=lambda r: r[6])[1]}
+    other = sorted(set(by_type["type"]) - set(first["type"]))[0]
+    at.session_state[f"recommendations_{other}"] = True
+    at.run()
+    assert len(at.dataframe) == 3 and set(at.dataframe[2].value["type"]) | set(at.dataframe[1].value["type"]) \
+        == {first["type"].iloc[0], other}
 
     top = max(RECOMMENDATIONS, key=lambda r: r[6])
     assert at.selectbox(key="recommendation_pick").value == top[0]

@@ -49,10 +49,15 @@ else:
     value = next((c for c in ("delta", "impact", "change", "cost_delta", "contribution") if c in causes.columns),
                  next((c for c in causes.columns if pd.api.types.is_numeric_dtype(causes[c])), None))
     text_columns = [c for c in causes.columns if c != value and not pd.api.types.is_numeric_dtype(causes[c])]
-    if value and text_columns:
-        causes["contributor"] = causes[text_columns].astype(str).agg(" · ".join, axis=1)
-        st.plotly_chart(widgets.horizontal_bar(causes, "contributor", value), width="stretch", key="root_causes")
     st.dataframe(causes, hide_index=True, width="stretch")
+    if value and text_columns:
+        # The chart of the same rows is a lazy expander: a page without Plotly figures does not load Plotly's
+        # browser bundle (4.7 MB of script to compile on every full page load).
+        chart = st.expander("Root causes as a chart", key="root_causes_chart", on_change="rerun")
+        if chart.open:
+            with chart:
+                causes["contributor"] = causes[text_columns].astype(str).agg(" · ".join, axis=1)
+                st.plotly_chart(widgets.horizontal_bar(causes, "contributor", value), width="stretch", key="root_causes")
 
 st.subheader("Feedback")
 st.caption(f"Current: status **{chosen['status'] or 'open'}**, feedback **{chosen['feedback'] or 'none'}**")

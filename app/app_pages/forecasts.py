@@ -67,4 +67,8 @@ else:
                                   marker_color=["#00cc96" if m == model else "#8c8c8c" for m in summary["model"]]))
         figure.update_layout(height=280, yaxis_title=f"{metric.upper()} (%)", margin={"l": 10, "r": 10, "t": 10, "b": 10})
         st.plotly_chart(figure, width="stretch", key="backtest_chart")
-    st.dataframe(tests, hide_index=True, width="stretch")
+    # Every backtest fold behind the chart: lazy (runs and is drawn only once opened).
+    rows = st.expander(f"Backtest rows ({len(tests)})", key="backtest_rows", on_change="rerun")
+    if rows.open:
+        with rows:
+            st.dataframe(tests, hide_index=True, width="stretch")

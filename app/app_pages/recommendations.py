@@ -40,11 +40,15 @@ st.dataframe(by_type.sort_values("monthly_savings", ascending=False), hide_index
 
 columns = ["recommendation_id", "type", "provider", "resource_id", "region", "current", "proposed",
            "monthly_savings", "confidence", "action", "status"]
-for kind, group in shown.groupby("type", sort=False):
-    with st.expander(f"{kind} — {len(group)}, {widgets.money(group['monthly_savings'].sum(), currency)} a month",
-                     expanded=True):
-        st.dataframe(group[[c for c in columns if c in group.columns]], hide_index=True, width="stretch",
-                     column_config={"monthly_savings": st.column_config.NumberColumn(format="%.2f")})
+# One expander per type, the type with the largest saving open; the others are lazy (their table runs and
+# is sent to the browser only once opened), so a page view draws one table, not one per type.
+for index, (kind, group) in enumerate(shown.groupby("type", sort=False)):
+    section = st.expander(f"{kind} — {len(group)}, {widgets.money(group['monthly_savings'].sum(), currency)} a month",
+                          expanded=index == 0, key=f"recommendations_{kind}", on_change="rerun")
+    if section.open:
+        with section:
+            st.dataframe(group[[c for c in columns if c in group.columns]], hide_index=True, width="stretch",
+                         column_config={"monthly_savings": st.column_config.NumberColumn(format="%.2f")})
 
 if shown.empty:
     st.info("No recommendations with these statuses.")
