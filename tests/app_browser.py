@@ -72,6 +72,9 @@ def serve_app(settings: Settings, log_path: Path, timeout: float = 120, script: 
 def browser():
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).is_file():
+        raise RuntimeError(f"the browser tests drive Debian's chromium at {CHROMIUM}, which is not installed: "
+                           "`apt-get install chromium` (.ci/run does this when it is missing)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
