@@ -38,6 +38,23 @@ def no_snapshot() -> None:
                icon=":material/cloud_off:")
 
 
+def page_data(load, *, absent=lambda value: value is None, computed_by: str | None = None):
+    """`load()` for a page's main data, or the page stops with the usual message: nothing published
+    yet, the ML output `computed_by` not computed yet, or (without it) no cost rows yet."""
+    try:
+        value = load()
+    except data.NoSnapshot:
+        no_snapshot()
+        st.stop()
+    if absent(value):
+        if computed_by:
+            not_computed(computed_by)
+        else:
+            st.warning("The published snapshot holds no cost rows yet.")
+        st.stop()
+    return value
+
+
 def cost_view_picker(key: str = "cost_view") -> str:
     """Billed (what the invoice says) or effective (commitments amortized), shared across pages."""
     return st.sidebar.segmented_control(

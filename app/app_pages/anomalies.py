@@ -8,14 +8,7 @@ from app import data, widgets
 
 st.title("Anomalies")
 cost_view = widgets.cost_view_picker()
-try:
-    found = data.anomalies(cost_view)
-except data.NoSnapshot:
-    widgets.no_snapshot()
-    st.stop()
-if found is None:
-    widgets.not_computed("Anomalies")
-    st.stop()
+found = widgets.page_data(lambda: data.anomalies(cost_view), computed_by="Anomalies")
 
 currency = data.main_currency() or "USD"
 statuses = st.pills("Status", list(data.ANOMALY_STATUSES), selection_mode="multi", default=["open", "acknowledged"],

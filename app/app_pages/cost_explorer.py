@@ -13,14 +13,7 @@ NO_FILTER = "—"
 
 st.title("Cost explorer")
 cost_view = widgets.cost_view_picker()
-try:
-    span = data.cost_date_range()
-except data.NoSnapshot:
-    widgets.no_snapshot()
-    st.stop()
-if span is None:
-    st.warning("The published snapshot holds no cost rows yet.")
-    st.stop()
+span = widgets.page_data(data.cost_date_range)
 first_day, last_day = span
 currency = data.main_currency()
 dimensions = [label for label, _, _ in data.DIMENSIONS] + [data.TAG_PREFIX + key for key in data.tag_keys()]

@@ -11,14 +11,7 @@ from app import data, widgets
 
 st.title("Forecasts")
 cost_view = widgets.cost_view_picker()
-try:
-    scopes = data.forecast_scopes()
-except data.NoSnapshot:
-    widgets.no_snapshot()
-    st.stop()
-if scopes.empty:
-    widgets.not_computed("Forecasts")
-    st.stop()
+scopes = widgets.page_data(data.forecast_scopes, absent=lambda frame: frame.empty, computed_by="Forecasts")
 
 currency = data.main_currency() or "USD"
 left, right = st.columns(2)

@@ -11,14 +11,7 @@ from app import data, widgets
 st.title("Overview")
 cost_view = widgets.cost_view_picker()
 
-try:
-    head = data.headline(cost_view)
-except data.NoSnapshot:
-    widgets.no_snapshot()
-    st.stop()
-if head is None:
-    st.warning("The published snapshot holds no cost rows yet.")
-    st.stop()
+head = widgets.page_data(lambda: data.headline(cost_view))
 
 currency, as_of = head.currency, head.as_of
 month_start = as_of.replace(day=1)

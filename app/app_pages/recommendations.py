@@ -9,14 +9,7 @@ import streamlit as st
 from app import data, widgets
 
 st.title("Recommendations")
-try:
-    recs = data.recommendations()
-except data.NoSnapshot:
-    widgets.no_snapshot()
-    st.stop()
-if recs is None:
-    widgets.not_computed("Recommendations")
-    st.stop()
+recs = widgets.page_data(data.recommendations, computed_by="Recommendations")
 
 currency = data.main_currency() or "USD"
 recs = recs.assign(status=recs["status"].fillna("open"))
