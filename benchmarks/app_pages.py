@@ -31,7 +31,7 @@ sys.path.insert(1, str(BENCH_DIR.parent))
 sys.path.insert(2, str(BENCH_DIR.parent / "tests"))
 
 import bench_lib  # noqa: E402
-from bench_lib import DATA_DIR, DOCS_RESULTS, ResultRow, markdown_table  # noqa: E402
+from bench_lib import DATA_DIR, DOCS_RESULTS, ResultRow, markdown_table, published_focus_rows  # noqa: E402
 
 from autostack.settings import get_settings  # noqa: E402
 
@@ -46,16 +46,6 @@ def build_estate(home: Path, scale: float, end: str) -> None:
     subprocess.run([*cli, "demo-data", "--months", "13", "--end", end, "--seed", "42", "--scale", str(scale)],
                    env=env, check=True)
     subprocess.run([*cli, "ingest", str(home / "demo" / "exports")], env=env, check=True)
-
-
-def focus_rows(settings) -> int:
-    import duckdb
-
-    con = duckdb.connect(str(settings.serving_path), read_only=True)
-    try:
-        return con.execute("SELECT count(*) FROM focus.costs").fetchall()[0][0]
-    finally:
-        con.close()
 
 
 def measure_pages(settings, pages: list[str], log: Path) -> dict[str, dict]:
@@ -145,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         from app_fixtures import add_ml_tables
 
         add_ml_tables(settings.serving_path)
-    rows = focus_rows(settings)
+    rows = published_focus_rows(settings.serving_path)
     baseline = measure_baseline(settings, home / "logs" / "app-benchmark.log")
     results = measure_pages(settings, args.pages, home / "logs" / "app-benchmark.log")
 

@@ -302,6 +302,17 @@ def append_results(path: Path, section: str) -> None:
     path.write_text(existing + "\n" + section.rstrip() + "\n")
 
 
+def published_focus_rows(serving_path: Path) -> int:
+    """Rows of focus.costs in a serving snapshot (opened read-only)."""
+    import duckdb
+
+    con = duckdb.connect(str(serving_path), read_only=True)
+    try:
+        return con.execute("SELECT count(*) FROM focus.costs").fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def write_json(path: Path, payload) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str))

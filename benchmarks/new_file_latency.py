@@ -33,7 +33,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(1, str(BENCH_DIR.parent))
 
-from bench_lib import DATA_DIR, DOCS_RESULTS, PROJECT_ROOT, append_results, code_version, machine_info, markdown_table  # noqa: E402
+from bench_lib import (  # noqa: E402
+    DATA_DIR, DOCS_RESULTS, PROJECT_ROOT, append_results, code_version, machine_info, markdown_table, published_focus_rows,
+)
 
 TARGET_SECONDS = 120
 IN_PROGRESS = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
     ]
     step_rows = [[s.step_key, f"{s.end_time - s.start_time:.1f}"] for s in steps]
     met = total <= TARGET_SECONDS
-    focus_rows = _focus_rows(settings.serving_path)
+    focus_rows = published_focus_rows(settings.serving_path)
     section = "\n".join([
         f"## New export file → published tables (sensor on) — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
@@ -250,16 +252,6 @@ def main(argv=None) -> int:
     append_results(args.results, section)
     print(section)
     return 0
-
-
-def _focus_rows(serving: Path) -> int:
-    import duckdb
-
-    con = duckdb.connect(str(serving), read_only=True)
-    try:
-        return con.execute("SELECT count(*) FROM focus.costs").fetchall()[0][0]
-    finally:
-        con.close()
 
 
 if __name__ == "__main__":
