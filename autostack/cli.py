@@ -115,7 +115,7 @@ def _print_file_result(entry: dict) -> None:
     outcome = entry["outcome"]
     if outcome == "loaded":
         _progress(f"  loaded        {entry['uri']} ({entry['format']}, {entry['rows']} rows, "
-                  f"billed {entry['billed_total']}, periods {', '.join(entry['periods']) or '-'})")
+                  f"billed {entry['billed_total'] if entry['billed_total'] is not None else '-'}, periods {', '.join(entry['periods']) or '-'})")
     elif outcome == "unchanged":
         _progress(f"  unchanged     {entry['uri']}")
     else:
@@ -140,6 +140,12 @@ def _plain(value):
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
+
+
+def shorten(text, width: int) -> str:
+    """Text for a table cell at most `width` characters wide, keeping its end (ids end in what differs)."""
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
 def format_rows(columns: Sequence[str], rows: Sequence[Sequence], fmt: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 from datetime import date, timedelta
 
-from autostack.cli import CliError, connect_snapshot, format_rows
+from autostack.cli import CliError, connect_snapshot, format_rows, shorten
 
 PROJECTION_COLUMNS = ["scope_type", "scope_value", "cost_view", "month", "as_of_date", "actual_to_date",
                       "projected_total", "lower_80", "upper_80", "model", "backtest_mape"]
@@ -107,6 +107,8 @@ def cmd_forecast(settings, args) -> int:
     if not projections:
         raise CliError(f"no forecast for scope {args.scope!r} ({args.cost_view} cost); "
                        "`autostack sql \"SELECT DISTINCT scope_type, scope_value FROM ml.month_end_projections\"` lists them")
+    if args.format == "table":  # backtest MAPE is a fraction in the data; a percentage to read
+        projections = [(*row[:-1], None if row[-1] is None else f"{row[-1]:.1%}") for row in projections]
     print(format_rows(PROJECTION_COLUMNS, projections, args.format))
     if daily:
         print()
@@ -183,7 +185,7 @@ def _top_cause(root_causes) -> str | None:
     if not causes:
         return None
     top = causes[0]
-    return f"{top['dimension']} {top['value']} +{top['delta']:.2f}"
+    return f"{top['dimension']} {shorten(top['value'], 48)} +{top['delta']:.2f}"
 
 
 def _recompute_anomalies(con, settings, as_of: date) -> list[dict]:

@@ -71,13 +71,9 @@ def _resolve(frame, prefix: str) -> str:
     raise CliError(f"id {prefix!r} matches {len(hits)} recommendations; give more characters")
 
 
-def _short(text, width: int) -> str:
-    text = "" if text is None else str(text)
-    return text if len(text) <= width else "…" + text[-(width - 1):]
-
-
 def cmd_list(settings: Settings, args) -> int:
     from autostack.cli import format_rows
+    from autostack.cli import shorten as _short
     from models_ml.recommendations import achievable_savings
 
     frame = _load(settings)
