@@ -5,12 +5,18 @@ For each of the last `months` complete months of a series, the projection is mad
 rest of the month. Its error against the month's actual total gives MAPE and WAPE per origin day
 and pooled; its 80% interval gives the coverage.
 
-The 80% interval of a projection is split conformal on the model's own earlier errors: the
-remainder errors of earlier origins, each normalised by (the remainder's absolute forecast), give
-quantiles that are scaled back to the current remainder. With fewer than `MIN_CONFORMAL` earlier
-errors it falls back to week-over-week differences (quantiles × √days left). The same rule makes the
-interval of the live projection (from all backtest errors), so the coverage measured here is the
-coverage of the published intervals.
+The 80% interval of a projection is split conformal on the model's own earlier errors made from
+the same origin day: the remainder errors of earlier months' day-7 (or 15, or 22) projections, each
+normalised by the remainder's absolute forecast, give the quantile that is scaled back to the
+current remainder. Errors are kept per origin day because they are not exchangeable across origin
+days: a day-7 projection misses a month-start level change its day-22 projection has already seen,
+so relative errors of a 24-day remainder run larger than those of an 8-day one (pooled, they gave
+day-7 intervals that were too narrow and day-22 ones too wide). The quantile is the finite-sample
+conformal one: the ⌈(k+1)·0.8⌉-th smallest of k absolute errors, which exists from
+`MIN_CONFORMAL` = 4 errors on (interpolated quantiles fall short of 80% with so few errors). With
+fewer, it falls back to week-over-week differences (quantiles × days left). The same rule makes the
+interval of the live projection (from the backtest errors of the origin day nearest the as-of day),
+so the coverage measured here is the coverage of the published intervals.
 
 Prophet costs a fit per origin, so its backtest fits once per month on day 7 and reuses that fit
 for days 15 and 22 (the month-to-date actuals still come from the data).
@@ -19,6 +25,7 @@ for days 15 and 22 (the month-to-date actuals still come from the data).
 from __future__ import annotations
 
 import calendar
+import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -27,7 +34,15 @@ import numpy as np
 from models_ml import forecasting as fc
 
 ORIGIN_DAYS = (7, 15, 22)
-MIN_CONFORMAL = 6
+COVERAGE = 0.80
+
+
+def conformal_rank(k: int, coverage: float = COVERAGE) -> int:
+    """Rank (1-based) of the absolute error that is the split-conformal quantile of k errors; > k: none."""
+    return math.ceil(round((k + 1) * coverage, 9))
+
+
+MIN_CONFORMAL = next(k for k in range(1, 1000) if conformal_rank(k) <= k)  # 4 at 80%
 
 
 @dataclass
@@ -94,10 +109,10 @@ def remainder_interval(predicted_remainder: np.ndarray, earlier_z: list[float], 
         return total, total
     scale = _error_scale(predicted_remainder)
     if len(earlier_z) >= MIN_CONFORMAL:
-        # Split conformal on the absolute errors, with the finite-sample correction (k+1)/k.
-        k = len(earlier_z)
-        level = min(1.0, 0.80 * (k + 1) / k)
-        width = float(np.quantile(np.abs(np.asarray(earlier_z)), level)) * scale
+        # Split conformal on the absolute errors: the ⌈(k+1)·0.8⌉-th smallest covers a new error
+        # with probability ≥ 80% when the errors are exchangeable.
+        ordered = np.sort(np.abs(np.asarray(earlier_z, dtype=float)))
+        width = float(ordered[conformal_rank(len(ordered)) - 1]) * scale
         return total - width, total + width
     if len(residuals) >= 7:
         # Until the model has errors of its own: daily noise that may persist over the remainder.
@@ -117,10 +132,10 @@ def normalised_error(actual_remainder: float, predicted_remainder: np.ndarray) -
     return (actual_remainder - float(np.sum(predicted_remainder))) / _error_scale(predicted_remainder)
 
 
-def backtest_model(model: str, values: np.ndarray, start: date, months: list[date]) -> tuple[ModelScore, list[float]]:
-    """Backtest points of `model` on the given months, and its normalised remainder errors (in time order)."""
+def backtest_model(model: str, values: np.ndarray, start: date, months: list[date]) -> tuple[ModelScore, dict[int, list[float]]]:
+    """Backtest points of `model` on the given months, and its normalised remainder errors per origin day (in time order)."""
     score = ModelScore(model)
-    errors: list[float] = []
+    errors: dict[int, list[float]] = {day: [] for day in ORIGIN_DAYS}
     for first in months:
         last = month_end(first)
         i_first = (first - start).days
@@ -129,11 +144,12 @@ def backtest_model(model: str, values: np.ndarray, start: date, months: list[dat
             continue
         actual_total = float(np.sum(values[max(i_first, 0):i_last + 1]))
         prophet_fit = None
-        month_errors: list[float] = []
+        month_errors: dict[int, float] = {}
         for day in ORIGIN_DAYS:
             i_origin = i_first + day - 1
             history = values[:i_origin + 1]
             horizon = i_last - i_origin
+            earlier = errors[day]
             if model == fc.PROPHET:
                 if prophet_fit is None:
                     prophet_fit = fc.ProphetFit(history, start)
@@ -143,13 +159,14 @@ def backtest_model(model: str, values: np.ndarray, start: date, months: list[dat
             else:
                 pred = fc.point_forecast(model, history, start, horizon)
                 # Until the model has its own earlier errors, the cheap week-over-week differences.
-                residuals = (history[7:] - history[:-7])[-fc.RESIDUAL_DAYS:] if len(errors) < MIN_CONFORMAL else np.zeros(0)
+                residuals = (history[7:] - history[:-7])[-fc.RESIDUAL_DAYS:] if len(earlier) < MIN_CONFORMAL else np.zeros(0)
             mtd = float(np.sum(values[max(i_first, 0):i_origin + 1]))
-            lo, hi = remainder_interval(pred, errors, residuals)
+            lo, hi = remainder_interval(pred, earlier, residuals)
             score.points.append(BacktestPoint(model, first, day, actual_total, mtd + float(np.sum(pred)), mtd + lo, mtd + hi))
-            month_errors.append(normalised_error(float(np.sum(values[i_origin + 1:i_last + 1])), pred))
+            month_errors[day] = normalised_error(float(np.sum(values[i_origin + 1:i_last + 1])), pred)
         # A month's errors are known only once it has ended: later months may use them, it may not.
-        errors.extend(month_errors)
+        for day, error in month_errors.items():
+            errors[day].append(error)
     return score, errors
 
 

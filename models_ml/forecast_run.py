@@ -75,7 +75,7 @@ def forecast_scope(series: ScopeSeries, config: ForecastConfig = ForecastConfig(
     reason = fc.simple_reason(values)
     months = bt.backtest_months(series.start, as_of, config.backtest_months)
     scores: dict[str, bt.ModelScore] = {}
-    errors: dict[str, list[float]] = {}
+    errors: dict[str, dict[int, list[float]]] = {}
     if reason:
         candidates = list(SPARSE_CANDIDATES)
     else:
@@ -115,7 +115,9 @@ def forecast_scope(series: ScopeSeries, config: ForecastConfig = ForecastConfig(
     actual_to_date = float(np.sum(values[i_first:]))
     remaining = (bt.month_end(as_of) - as_of).days
     rest = prediction.predicted[:remaining]
-    lo, hi = bt.remainder_interval(rest, errors.get(chosen, []), prediction.residuals)
+    # The live projection is made on the as-of day: its interval comes from the errors of the
+    # backtest origin day nearest it (the remainder-length scaling covers the few days between).
+    lo, hi = bt.remainder_interval(rest, errors.get(chosen, {}).get(_origin_for(as_of.day), []), prediction.residuals)
     result.projection = (*key, month_first, as_of, actual_to_date, actual_to_date + float(np.sum(rest)),
                          actual_to_date + lo, actual_to_date + hi, label, mape)
     return result

@@ -138,6 +138,43 @@ def test_backtest_never_uses_the_month_it_projects():
     assert day7.projected_total < 0.8 * day7.actual_total
 
 
+def test_conformal_interval_is_the_finite_sample_order_statistic():
+    # k = 4 earlier errors: the ⌈5 · 0.8⌉ = 4th smallest |error| (the largest), times the remainder.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [0.01, -0.04, 0.02, -0.03], np.zeros(0))
+    assert (lo, hi) == pytest.approx((100.0 - 4.0, 100.0 + 4.0))
+    # k = 9: the 8th smallest.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [i / 100 for i in range(1, 10)], np.zeros(0))
+    assert hi - 100.0 == pytest.approx(8.0)
+    # Too few errors for a conformal quantile: the week-over-week fallback.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [0.01, 0.02, 0.03], np.full(7, 1.0))
+    assert hi - 100.0 == pytest.approx(10.0)
+
+
+def test_day_7_projections_get_intervals_from_day_7_errors():
+    # Each month has its own level (known only once the month has begun): a projection made on day 7
+    # still averages in last month's level, those made on days 15 and 22 do not. Its relative
+    # errors are far larger than theirs; pooled with them, its interval would cover far less than 80%.
+    rng = np.random.default_rng(3)
+    days = 760
+    offsets = np.arange(days)
+    month_index = np.array([(START + timedelta(days=int(i))).year * 12 + (START + timedelta(days=int(i))).month
+                            for i in offsets])
+    levels = 100.0 * (1.0 + 0.15 * rng.standard_normal(month_index.max() - month_index.min() + 1))
+    values = levels[month_index - month_index.min()] * np.where((START.weekday() + offsets) % 7 < 5, 1.2, 0.8)
+    values = values + rng.normal(0, 1.0, days)
+    as_of = START + timedelta(days=days - 1)
+    months = bt.backtest_months(START, as_of, 24)
+    score, errors = bt.backtest_model(fc.SEASONAL_MEAN, values, START, months)
+    assert sorted(errors) == [7, 15, 22] and all(len(e) == len(months) for e in errors.values())
+    conformal = [p for p in score.points if months.index(p.month) >= bt.MIN_CONFORMAL]
+    for day in (7, 15, 22):
+        coverage = np.mean([p.covered for p in conformal if p.origin_day == day])
+        assert coverage >= 0.7, (day, coverage)
+    width = {day: np.mean([(p.upper_80 - p.lower_80) / p.actual_total for p in conformal if p.origin_day == day])
+             for day in (7, 22)}
+    assert width[7] > 3 * width[22]
+
+
 @pytest.mark.slow
 def test_prophet_competes_and_must_win_its_place():
     values = weekly_series(200, noise=3.0)
