@@ -75,21 +75,22 @@ def forecast_scope(series: ScopeSeries, config: ForecastConfig = ForecastConfig(
     reason = fc.simple_reason(values)
     months = bt.backtest_months(series.start, as_of, config.backtest_months)
     scores: dict[str, bt.ModelScore] = {}
-    errors: dict[str, list[float]] = {}
     if reason:
         candidates = list(SPARSE_CANDIDATES)
     else:
         candidates = list(SIMPLE_CANDIDATES)
     for model in candidates:
-        scores[model], errors[model] = bt.backtest_model(model, values, series.start, months)
+        scores[model], _ = bt.backtest_model(model, values, series.start, months)
     best_simple = bt.select(scores, candidates)
     simple_wape = scores[best_simple].metrics()["wape"]
     if (not reason and len(values) >= fc.MIN_DAYS_PROPHET and config.prophet != "never"
             and (config.prophet == "always" or (series.allow_prophet and (simple_wape is None or simple_wape > config.prophet_min_wape)))):
         candidates.append(fc.PROPHET)
-        scores[fc.PROPHET], errors[fc.PROPHET] = bt.backtest_model(fc.PROPHET, values, series.start, months)
+        scores[fc.PROPHET], _ = bt.backtest_model(fc.PROPHET, values, series.start, months)
     chosen = bt.select(scores, candidates)
     label = f"{chosen} ({reason})" if reason else chosen
+    # The winner's own backtest errors are the luckiest: its intervals come from the selection's errors.
+    scores[chosen], selection_errors = bt.calibrate_on_selection(scores[chosen], scores, candidates)
 
     result = ScopeResult()
     for model, score in scores.items():
@@ -115,7 +116,9 @@ def forecast_scope(series: ScopeSeries, config: ForecastConfig = ForecastConfig(
     actual_to_date = float(np.sum(values[i_first:]))
     remaining = (bt.month_end(as_of) - as_of).days
     rest = prediction.predicted[:remaining]
-    lo, hi = bt.remainder_interval(rest, errors.get(chosen, []), prediction.residuals)
+    # The live projection is made on the as-of day: its interval comes from the selection's errors of
+    # the backtest origin day nearest it (the remainder-length scaling covers the few days between).
+    lo, hi = bt.remainder_interval(rest, selection_errors[_origin_for(as_of.day)], prediction.residuals)
     result.projection = (*key, month_first, as_of, actual_to_date, actual_to_date + float(np.sum(rest)),
                          actual_to_date + lo, actual_to_date + hi, label, mape)
     return result

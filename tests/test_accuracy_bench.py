@@ -48,3 +48,14 @@ def test_pooled_counts_every_seeds_events_and_planted_anomalies_together():
                                 "precision": 0.5, "recall": 0.5}
     assert out["day_15"]["mape_mean"] == pytest.approx((2 * 0.02 + 6 * 0.04) / 8)
     assert out["all"]["coverage_80"] == pytest.approx((60 * 0.8 + 180 * 0.76) / 240)
+
+
+def test_the_caveat_says_which_seeds_were_developed_on_and_which_held_out():
+    from benchmarks.accuracy import DEVELOPMENT_SEEDS, HELD_OUT_SEEDS, HOLDOUT_DOC, caveat
+
+    assert not set(DEVELOPMENT_SEEDS) & set(HELD_OUT_SEEDS)
+    development = caveat(list(DEVELOPMENT_SEEDS))
+    assert HOLDOUT_DOC in development and "in-sample" in development and "are held out" not in development
+    held_out = caveat(list(HELD_OUT_SEEDS))
+    assert "are held out" in held_out and "in-sample" not in held_out
+    assert "Seeds 8 are neither" in caveat([42, 8])

@@ -138,6 +138,76 @@ def test_backtest_never_uses_the_month_it_projects():
     assert day7.projected_total < 0.8 * day7.actual_total
 
 
+def test_conformal_interval_is_the_error_of_rank_k_plus_1_times_0_8():
+    # k = 4 earlier errors: rank 5 · 0.8 = 4, the largest |error|, times the remainder.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [0.01, -0.04, 0.02, -0.03], np.zeros(0))
+    assert (lo, hi) == pytest.approx((100.0 - 4.0, 100.0 + 4.0))
+    # k = 9: rank 8.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [i / 100 for i in range(1, 10)], np.zeros(0))
+    assert hi - 100.0 == pytest.approx(8.0)
+    # k = 6: rank 5.6, between the 5th and the 6th smallest.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [0.01, 0.02, 0.03, 0.04, 0.05, 0.10], np.zeros(0))
+    assert hi - 100.0 == pytest.approx(100.0 * (0.05 + 0.6 * 0.05))
+    # Too few errors for a conformal quantile: the week-over-week fallback.
+    lo, hi = bt.remainder_interval(np.full(10, 10.0), [0.01, 0.02, 0.03], np.full(7, 1.0))
+    assert hi - 100.0 == pytest.approx(10.0)
+
+
+def _score(model: str, months: list[date], errors: list[float]) -> bt.ModelScore:
+    """Day-15 points with the given normalised errors on a remainder forecast of 100 (projected total 200)."""
+    return bt.ModelScore(model, [bt.BacktestPoint(model, m, 15, 200.0 + 100.0 * e, 200.0, 150.0, 250.0, e, 100.0, 50.0)
+                                 for m, e in zip(months, errors)])
+
+
+def test_the_selected_models_intervals_come_from_the_errors_of_the_selection_not_its_own():
+    # Model a is lucky in its first months and is selected on all of them; a projection published in
+    # month m came from the model best on the months before m, so those are the errors to calibrate on.
+    months = [date(2026, m, 1) for m in range(1, 9)]
+    a = _score("a", months, [0.0, 0.0, 0.0, 0.0, 0.0, 0.01, 0.02, 0.01])
+    b = _score("b", months, [0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12])
+    c = _score("c", months, [-0.3, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    scores = {"c": c, "b": b, "a": a}
+    assert bt.select(scores, ["c", "b", "a"]) == "a"
+    chosen = bt.selection_errors(scores, ["c", "b", "a"])
+    assert date(2026, 1, 1) not in chosen  # nothing to select on yet
+    assert chosen[date(2026, 2, 1)] == {15: 0.0}  # a was best in January
+    calibrated, errors = bt.calibrate_on_selection(a, scores, ["c", "b", "a"])
+    assert errors[15] == [0.0, 0.0, 0.0, 0.0, 0.01, 0.02, 0.01]
+    assert errors[7] == [] and errors[22] == []
+    # Until four errors of the selection exist, the fallback; then the conformal width on them.
+    assert [p.upper_80 - p.projected_total for p in calibrated.points[:5]] == [50.0] * 5
+    assert calibrated.points[5].upper_80 - 200.0 == pytest.approx(0.0)  # rank 4 of [0, 0, 0, 0]
+    assert calibrated.points[7].upper_80 - 200.0 == pytest.approx(100.0 * 0.016)  # rank 5.6 of [0, 0, 0, 0, .01, .02]
+    # A model chosen every month calibrates on its own errors: the same as its own backtest.
+    alone, _ = bt.calibrate_on_selection(a, {"a": a}, ["a"])
+    assert [p.upper_80 for p in alone.points[5:]] == [p.upper_80 for p in calibrated.points[5:]]
+
+
+def test_day_7_projections_get_intervals_from_day_7_errors():
+    # Each month has its own level (known only once the month has begun): a projection made on day 7
+    # still averages in last month's level, those made on days 15 and 22 do not. Its relative
+    # errors are far larger than theirs; pooled with them, its interval would cover far less than 80%.
+    rng = np.random.default_rng(3)
+    days = 760
+    offsets = np.arange(days)
+    month_index = np.array([(START + timedelta(days=int(i))).year * 12 + (START + timedelta(days=int(i))).month
+                            for i in offsets])
+    levels = 100.0 * (1.0 + 0.15 * rng.standard_normal(month_index.max() - month_index.min() + 1))
+    values = levels[month_index - month_index.min()] * np.where((START.weekday() + offsets) % 7 < 5, 1.2, 0.8)
+    values = values + rng.normal(0, 1.0, days)
+    as_of = START + timedelta(days=days - 1)
+    months = bt.backtest_months(START, as_of, 24)
+    score, errors = bt.backtest_model(fc.SEASONAL_MEAN, values, START, months)
+    assert sorted(errors) == [7, 15, 22] and all(len(e) == len(months) for e in errors.values())
+    conformal = [p for p in score.points if months.index(p.month) >= bt.MIN_CONFORMAL]
+    for day in (7, 15, 22):
+        coverage = np.mean([p.covered for p in conformal if p.origin_day == day])
+        assert coverage >= 0.7, (day, coverage)
+    width = {day: np.mean([(p.upper_80 - p.lower_80) / p.actual_total for p in conformal if p.origin_day == day])
+             for day in (7, 22)}
+    assert width[7] > 3 * width[22]
+
+
 @pytest.mark.slow
 def test_prophet_competes_and_must_win_its_place():
     values = weekly_series(200, noise=3.0)
