@@ -5,18 +5,19 @@ side by side. What must not change is what a sequential run would leave behind:
 
 - Files that can touch the same rows load one after another, in the run's order. A file only
   replaces rows of its own raw table (its earlier version, or the slices it carries from other
-  deliveries; see loader.py), so the files are grouped by raw table (detected from a cheap probe
-  of the header) and each group is loaded by one worker, in order. A uri listed twice stays
-  in the group of its first listing.
-- Different raw tables load concurrently, each file in its own transaction on its worker's
+  deliveries; see loader.py), so the files form one chain per raw table (detected from a cheap
+  probe of the header), and a chain's next file starts only once its previous file committed.
+  A uri listed twice stays in the chain of its first listing.
+- Files of different raw tables load concurrently, each in its own transaction on its worker's
   cursor of the same database. They share only the manifest tables (ingest.file_loads,
   ingest.partitions), where each load inserts its own rows and updates or deletes rows of its
   own raw table only: DuckDB's optimistic concurrency control raises a conflict only when two
-  transactions change the same row, so these never conflict (tests/test_ingest_parallel.py
-  runs every interleaving of two such transactions). The loader still retries a load whose
-  transaction does hit a conflict, rather than quarantine a good file.
+  transactions change the same row, so these never conflict (tests/test_ingest_parallel.py holds
+  two such loads open at once and commits them in either order). The loader still retries a load
+  whose transaction meets a conflict, rather than quarantine a good file.
 - A file that cannot be probed or recognized is left to `load_file`, which quarantines it as it
-  would in a sequential run; it touches only its own manifest row, so it forms a group of its own.
+  would in a sequential run; it touches only its own manifest row, so such files form a chain of
+  their own.
 
 Results come back in the run's order whatever order the files finish in.
 """
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 
@@ -35,10 +38,9 @@ from orchestration.ingest import duckdb_config
 from orchestration.ingest.formats.base import UnrecognizedFileError, probe_file
 from orchestration.ingest.loader import LoadResult, SourceFile, detect_format, load_file
 
-# Bytes are a rough measure of the work a file is; compressed Parquet holds more rows per byte
-# and JSON Lines fewer than CSV (measured on the 10M demo estate: CPU seconds per MB of CUR 2.0
-# Parquet ~3x, of GCP JSON Lines ~0.5x that of Azure CSV). Only the order groups start in
-# depends on it: the biggest first, so the last group to finish is a small one.
+# Bytes are a rough first measure of the work a file is: compressed Parquet holds more rows per
+# byte, JSON Lines fewer than CSV. It only orders the chains until their first files have loaded;
+# from then on each chain's own seconds per unit are used (see _Chains).
 _CONTAINER_WEIGHT = {"parquet": 3.0, "jsonl": 0.5, "csv": 1.0}
 
 Fetch = Callable[[object], SourceFile]
@@ -50,11 +52,62 @@ def default_workers() -> int:
     return max(1, duckdb_config.threads())
 
 
-@dataclass
-class _Group:
-    raw_table: str | None
-    items: list[tuple[int, SourceFile]] = field(default_factory=list)
-    weight: float = 0.0
+class _Chains:
+    """The run's files as one chain per raw table, handed to workers a file at a time.
+
+    A chain is busy while one of its files loads, so its files load one after another, in order;
+    a free worker takes the next file of the idle chain with the most work left (bytes weighted by
+    container, times the seconds per unit its finished files took), so the longest chain does not
+    end up loading alone at the end of the run."""
+
+    def __init__(self, fetched: list[tuple[int, _Fetched]]):
+        self._lock = threading.Condition()
+        self._chains: dict[str | None, deque[tuple[int, _Fetched]]] = {}
+        uri_chain: dict[str, str | None] = {}
+        for index, item in fetched:
+            key = uri_chain.setdefault(item.uri, item.raw_table)
+            self._chains.setdefault(key, deque()).append((index, item))
+        self._busy: set[str | None] = set()
+        self._spent: dict[str | None, list[float]] = {key: [0.0, 0.0] for key in self._chains}  # seconds, weight
+        self.stopped = False
+
+    def __len__(self) -> int:
+        return len(self._chains)
+
+    def _seconds_per_weight(self, key) -> float:
+        seconds, weight = self._spent[key]
+        if weight:
+            return seconds / weight
+        seconds, weight = (sum(v) for v in zip(*self._spent.values()))
+        return seconds / weight if weight else 1.0
+
+    def take(self) -> tuple[str | None, int, _Fetched] | None:
+        """The next file to load, waiting while every chain with files left is busy; None when done."""
+        with self._lock:
+            while not self.stopped:
+                idle = [k for k, files in self._chains.items() if files and k not in self._busy]
+                if idle:
+                    key = max(idle, key=lambda k: (sum(f.weight for _, f in self._chains[k]) or 1.0) * self._seconds_per_weight(k))
+                    self._busy.add(key)
+                    index, item = self._chains[key].popleft()
+                    return key, index, item
+                if not any(self._chains.values()):
+                    return None
+                self._lock.wait()
+            return None
+
+    def done(self, key, item: _Fetched, seconds: float) -> None:
+        with self._lock:
+            self._busy.discard(key)
+            if item.weight:
+                self._spent[key][0] += seconds
+                self._spent[key][1] += item.weight
+            self._lock.notify_all()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            self._lock.notify_all()
 
 
 @dataclass(frozen=True)
@@ -108,41 +161,36 @@ def load_files(
         fetched = list(pool.map(lambda obj: _fetch_and_probe(obj, fetch), objects))
 
     results: list[LoadResult | None] = [None] * len(objects)
-    groups: dict[str | None, _Group] = {}
-    group_of_uri: dict[str, str | None] = {}
+    to_load: list[tuple[int, _Fetched]] = []
     for index, item in enumerate(fetched):
         if item.source is None:
             results[index] = LoadResult(item.uri, "quarantined", error=item.error)
             on_result(index + 1, results[index], False)
-            continue
-        key = group_of_uri.setdefault(item.uri, item.raw_table)
-        group = groups.setdefault(key, _Group(key))
-        group.items.append((index, item.source))
-        group.weight += item.weight
-
+        else:
+            to_load.append((index, item))
+    chains = _Chains(to_load)
     finished: queue.Queue = queue.Queue()
-    stop = threading.Event()
 
-    def load_group(group: _Group) -> None:
+    def work() -> None:
         cursor = con.cursor()
         try:
-            for index, source in group.items:
-                if stop.is_set():
-                    return
-                result = load_file(cursor, source, quarantine_dir=quarantine_dir, run_id=run_id, force=force)
+            while (job := chains.take()) is not None:
+                key, index, item = job
+                started = time.monotonic()
+                result = load_file(cursor, item.source, quarantine_dir=quarantine_dir, run_id=run_id, force=force)
+                chains.done(key, item, time.monotonic() - started)
                 finished.put((index, result, None))
         except BaseException as exc:  # reraised in the calling thread once the other workers stop
-            stop.set()
+            chains.stop()
             finished.put((None, None, exc))
         finally:
             cursor.close()
 
-    ordered = sorted(groups.values(), key=lambda g: g.weight, reverse=True)
-    pending = sum(len(g.items) for g in ordered)
+    pending = len(to_load)
     failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(ordered))), thread_name_prefix="ingest-load") as pool:
-        for group in ordered:
-            pool.submit(load_group, group)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chains))), thread_name_prefix="ingest-load") as pool:
+        for _ in range(max(1, min(workers, len(chains)))):
+            pool.submit(work)
         try:
             while pending:
                 index, result, error = finished.get()
@@ -153,7 +201,7 @@ def load_files(
                 pending -= 1
                 on_result(index + 1, result, True)
         finally:
-            stop.set()  # on a failure the other workers finish the file they are loading, then stop
+            chains.stop()  # on a failure the other workers finish the file they are loading, then stop
     # Leaving the pool waited for every worker: nothing writes any more.
     if failure is not None:
         raise failure
