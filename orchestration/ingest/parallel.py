@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import duckdb
 
 from orchestration.ingest import duckdb_config
-from orchestration.ingest.formats.base import UnrecognizedFileError, probe_file
+from orchestration.ingest.formats.base import probe_file
 from orchestration.ingest.loader import LoadResult, SourceFile, detect_format, load_file
 
 # Bytes are a rough first measure of the work a file is: compressed Parquet holds more rows per
@@ -96,10 +96,11 @@ class _Chains:
                 self._lock.wait()
             return None
 
-    def done(self, key, item: _Fetched, seconds: float) -> None:
+    def done(self, key, item: _Fetched, seconds: float, loaded: bool) -> None:
+        """The file is committed (or quarantined): its chain's next file may start."""
         with self._lock:
             self._busy.discard(key)
-            if item.weight:
+            if loaded and item.weight:  # an unchanged or quarantined file says nothing of the work a load is
                 self._spent[key][0] += seconds
                 self._spent[key][1] += item.weight
             self._lock.notify_all()
@@ -132,8 +133,8 @@ def _fetch_and_probe(obj, fetch: Fetch) -> _Fetched:
         fmt = detect_format(probe)
         weight = source.local_path.stat().st_size * _CONTAINER_WEIGHT.get(probe.container, 1.0)
         return _Fetched(uri, source, None, fmt.raw_table, weight)
-    except (UnrecognizedFileError, OSError):
-        return _Fetched(uri, source, None, None, 0.0)  # load_file says what is wrong with it
+    except Exception:  # not readable or not recognized: load_file says what is wrong with it
+        return _Fetched(uri, source, None, None, 0.0)
 
 
 def load_files(
@@ -178,7 +179,7 @@ def load_files(
                 key, index, item = job
                 started = time.monotonic()
                 result = load_file(cursor, item.source, quarantine_dir=quarantine_dir, run_id=run_id, force=force)
-                chains.done(key, item, time.monotonic() - started)
+                chains.done(key, item, time.monotonic() - started, result.outcome == "loaded")
                 finished.put((index, result, None))
         except BaseException as exc:  # reraised in the calling thread once the other workers stop
             chains.stop()
