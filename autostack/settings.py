@@ -51,6 +51,7 @@ class Settings:
     budget_schedule: str = "0 * * * *"  # cron (UTC) of the budget evaluation schedule
     notify_attempts: int = 3  # delivery attempts per channel within one evaluation run
     notify_backoff_seconds: float = 2.0  # first retry delay; doubles per attempt
+    ingest_workers: int | None = None  # files of different raw tables loaded at once; None: DuckDB's threads
 
     @property
     def warehouse_path(self) -> Path:
@@ -125,4 +126,14 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         budget_schedule=env.get("AUTOSTACK_BUDGET_SCHEDULE") or "0 * * * *",
         notify_attempts=int(env.get("AUTOSTACK_NOTIFY_ATTEMPTS", "3")),
         notify_backoff_seconds=float(env.get("AUTOSTACK_NOTIFY_BACKOFF_SECONDS", "2")),
+        ingest_workers=_positive_int(env, "AUTOSTACK_INGEST_WORKERS"),
     )
+
+
+def _positive_int(env, name: str) -> int | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: expected a whole number of at least 1")
+    return int(value)

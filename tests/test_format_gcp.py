@@ -170,6 +170,29 @@ def test_charge_categories_tags_and_accounts(loaded_warehouse):
     assert support == [(None, None, "Other"), (None, None, "Other")]
 
 
+@pytest.mark.parametrize("line", ["[1, 2]", "42", '"text"', "null", "\t[]", "  true"])
+def test_a_jsonl_line_that_is_not_an_object_is_quarantined_naming_file_and_line(autostack_home, tmp_path, line):
+    lines = JSONL.read_text().splitlines()
+    bad = tmp_path / "gcp_billing_export_v1-not-object.jsonl"
+    bad.write_text("\n".join(lines[:4] + [line] + lines[4:]) + "\n")
+    result = _load(autostack_home, bad)
+    assert result.outcome == "quarantined"
+    assert f"{bad}: line 5 is not a JSON object: {line}" in result.error, result.error
+
+
+def test_blank_and_whitespace_indented_jsonl_lines(autostack_home, tmp_path):
+    """Lines of spaces are skipped; an object after JSON whitespace (spaces, a tab) is an object."""
+    lines = JSONL.read_text().splitlines()
+    spaced = tmp_path / "gcp_billing_export_v1-spaced.jsonl"
+    spaced.write_text("\n".join([lines[0], "   ", " \t " + lines[1], "", *lines[2:]]) + "\n")
+    result = _load(autostack_home, spaced)
+    assert result.outcome == "loaded" and result.row_count == len(lines), result.error
+    tab_only = tmp_path / "gcp_billing_export_v1-tab.jsonl"
+    tab_only.write_text("\n".join([lines[0], "\t", *lines[1:]]) + "\n")
+    result = _load(autostack_home, tab_only)
+    assert result.outcome == "quarantined" and "line 2 is not valid JSON" in result.error, result.error
+
+
 def test_malformed_jsonl_line_is_quarantined_naming_file_and_line(autostack_home, tmp_path):
     lines = JSONL.read_text().splitlines()
     bad = tmp_path / "gcp_billing_export_v1-broken.jsonl"

@@ -1,4 +1,5 @@
-"""The ingest asset: load export files into raw.* atomically, one file at a time."""
+"""The ingest asset: load export files into raw.* atomically, one transaction per file, files of
+different raw tables side by side (orchestration/ingest/parallel.py)."""
 
 
 from dagster import (
@@ -19,7 +20,8 @@ from pydantic import Field
 from orchestration import sources
 from orchestration.checks.raw_expectations import check_raw_loads
 from orchestration.ingest.formats import FORMATS
-from orchestration.ingest.loader import LoadResult, ensure_raw_tables, load_file
+from orchestration.ingest.loader import LoadResult, ensure_raw_tables
+from orchestration.ingest.parallel import default_workers, load_files
 from orchestration.resources import AutoStackSettings
 
 
@@ -86,19 +88,21 @@ def raw_billing_files(
         for source, reason in listing.failures.items():
             results.append(LoadResult(source, "quarantined", error=f"{source}: cannot be listed: {reason}"))
             context.log.error(results[-1].error)
-    context.log.info(f"{len(objects)} export file(s) to consider")
+    workers = settings.ingest_workers or default_workers()
+    context.log.info(f"{len(objects)} export file(s) to consider, {workers} worker(s)")
+
+    def report(number: int, result: LoadResult, fetched: bool) -> None:
+        if fetched:
+            _log_result(context, number, len(objects), result)
+        else:
+            context.log.error(result.error)
+
     with warehouse.get_connection() as con:
         ensure_raw_tables(con)
-        for number, obj in enumerate(objects, start=1):
-            try:
-                source = sources.fetch(obj, settings)
-            except Exception as exc:  # a source that cannot be fetched is reported, the rest still loads
-                results.append(LoadResult(obj.uri, "quarantined", error=f"{obj.uri}: cannot be fetched: {exc}"))
-                context.log.error(results[-1].error)
-                continue
-            result = load_file(con, source, quarantine_dir=settings.quarantine_dir, run_id=context.run.run_id, force=config.force)
-            results.append(result)
-            _log_result(context, number, len(objects), result)
+        results += load_files(
+            con, objects, fetch=lambda obj: sources.fetch(obj, settings), workers=workers,
+            quarantine_dir=settings.quarantine_dir, run_id=context.run.run_id, force=config.force, on_result=report,
+        )
         con.execute("CHECKPOINT")
         quality = check_raw_loads(con, [r.load_id for r in results if r.outcome == "loaded"])
     loaded = [r for r in results if r.outcome == "loaded"]

@@ -83,6 +83,16 @@ CREATE TABLE IF NOT EXISTS ingest.partitions (
 """
 
 
+# Loads of different raw tables may run at once (orchestration/ingest/parallel.py). They change
+# disjoint rows, which DuckDB's optimistic concurrency control lets commit side by side; should a
+# load still meet a conflict, its transaction is retried whole, never the file quarantined for it.
+CONFLICT_ATTEMPTS = 3
+
+
+class TransactionConflictError(RuntimeError):
+    """A load kept conflicting with concurrent loads; nothing of it was written. Load it again."""
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """A file to load: where it sits locally and where it came from (a path or an s3:// URI)."""
@@ -190,81 +200,115 @@ def load_file(
     except UnrecognizedFileError as exc:
         return _quarantine(con, source, checksum, size, fmt, _with_uri(str(exc), source), load_id, run_id, now, quarantine_dir)
 
-    keys = list(PARTITION_COLUMNS)
-    key_match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM p.{k}" for k in keys)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(_raw_table_ddl(fmt))
-        # Straight into the raw table (one pass over the file, no staging copy); the rows are told
-        # apart by their load id until the transaction commits.
-        raw_cols = ", ".join(f'"{c}"' for c in (*fmt.raw_columns, *PARTITION_COLUMNS))
-        con.execute(
-            f"""INSERT INTO {fmt.raw_table} ({raw_cols}, {", ".join(PROVENANCE_COLUMNS)})
-            SELECT {raw_cols}, ?, ?, ?, ?, ? FROM ({select})""",
-            [source.uri, fmt.name, source.delivery, load_id, now],
-        )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _parts AS
-            SELECT {", ".join(keys)}, count(*) AS row_count,
-                   CAST({fmt.billed_total_sql} AS DECIMAL(38, 12)) AS billed_total,
-                   CAST({fmt.paired_billed_total_sql or 'NULL'} AS DECIMAL(38, 12)) AS paired_billed_total,
-                   {fmt.currency_sql} AS currency
-            FROM {fmt.raw_table} WHERE x_load_id = ? GROUP BY ALL""",
-            [load_id],
-        )
-        _check_partition_keys(con)
-        # Loads whose slices this file replaces: its own earlier version, and other deliveries' slices.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _touched AS
-            SELECT DISTINCT t.load_id FROM ingest.partitions t WHERE t.raw_table = ? AND (t.source_uri = ?
-                OR (t.delivery <> ? AND EXISTS (SELECT 1 FROM _parts p WHERE {key_match})))""",
-            [fmt.raw_table, source.uri, source.delivery],
-        )
-        con.execute(f"DELETE FROM {fmt.raw_table} WHERE x_source_uri = ? AND x_load_id <> ?", [source.uri, load_id])
-        con.execute(
-            f"DELETE FROM {fmt.raw_table} t USING _parts p WHERE {key_match} AND t.x_delivery <> ?",
-            [source.delivery],
-        )
-        con.execute(
-            f"""DELETE FROM ingest.partitions t WHERE t.raw_table = ? AND (t.source_uri = ? OR (t.delivery <> ?
-                AND EXISTS (SELECT 1 FROM _parts p WHERE {key_match})))""",
-            [fmt.raw_table, source.uri, source.delivery],
-        )
-        # A load none of whose slices is current any more is replaced (same file) or superseded.
-        con.execute(
-            """UPDATE ingest.file_loads SET outcome = CASE WHEN source_uri = ? THEN 'replaced' ELSE 'superseded' END
-            WHERE outcome = 'loaded' AND (source_uri = ? OR load_id IN (SELECT load_id FROM _touched))
-              AND load_id NOT IN (SELECT load_id FROM ingest.partitions)""",
-            [source.uri, source.uri],
-        )
-        con.execute(
-            f"""INSERT INTO ingest.partitions
-            SELECT ?, ?, ?, {", ".join(keys)}, ?, ?, ?, row_count, billed_total, paired_billed_total, currency
-            FROM _parts""",
-            [fmt.raw_table, fmt.name, fmt.provider, source.uri, source.delivery, load_id],
-        )
-        summary = con.execute(
-            """SELECT coalesce(sum(row_count), 0), sum(billed_total), list(DISTINCT x_billing_account_id ORDER BY x_billing_account_id),
-                      list(DISTINCT x_billing_period ORDER BY x_billing_period), string_agg(DISTINCT currency, ',')
-            FROM _parts"""
-        ).fetchall()[0]
-        rows, billed, accounts, periods, currency = summary
-        con.execute(
-            """INSERT INTO ingest.file_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)""",
-            [load_id, source.uri, source.delivery, str(source.local_path), checksum, size, source.modified_at,
-             fmt.name, fmt.provider, fmt.raw_table, accounts or [], periods or [], rows, billed, currency, run_id, now],
-        )
-        con.execute("DROP TABLE _parts")
-        con.execute("DROP TABLE _touched")
-        con.execute("COMMIT")
-    except (duckdb.Error, ValueError) as exc:
-        con.execute("ROLLBACK")
-        message = f"{source.uri}: read as {fmt.name} but could not be loaded: {_first_line(exc)}{_locate_bad_value(con, probe, exc)}"
-        return _quarantine(con, source, checksum, size, fmt, message, load_id, run_id, now, quarantine_dir)
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            rows, billed, accounts, periods, currency = _write_load(
+                con, source, fmt, select, load_id, now, checksum, size, run_id
+            )
+            break
+        except (duckdb.Error, ValueError) as exc:
+            _rollback(con)
+            if is_transaction_conflict(exc):
+                if attempt < CONFLICT_ATTEMPTS:
+                    continue  # another worker's transaction changed a row this one needs: load again
+                raise TransactionConflictError(
+                    f"{source.uri}: could not be loaded in {CONFLICT_ATTEMPTS} attempts, each in conflict with "
+                    f"a concurrent load: {_first_line(exc)}"
+                ) from exc
+            message = f"{source.uri}: read as {fmt.name} but could not be loaded: {_first_line(exc)}{_locate_bad_value(con, probe, exc)}"
+            return _quarantine(con, source, checksum, size, fmt, message, load_id, run_id, now, quarantine_dir)
     return LoadResult(
         source.uri, "loaded", fmt.name, fmt.provider, int(rows), float(billed) if billed is not None else None,
         tuple(str(p) for p in periods or []), tuple(accounts or []), None, load_id,
     )
+
+
+def _write_load(con, source: SourceFile, fmt: ExportFormat, select: str, load_id: str, now: datetime,
+                checksum: str, size: int, run_id: str | None):
+    """The file's one transaction: its rows in, the rows and slices it replaces out, the manifest updated.
+
+    Returns (rows, billed total, accounts, periods, currency); raises with the transaction still
+    open (the caller rolls back)."""
+    keys = list(PARTITION_COLUMNS)
+    key_match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM p.{k}" for k in keys)
+    con.execute("BEGIN TRANSACTION")
+    con.execute(_raw_table_ddl(fmt))
+    # Straight into the raw table (one pass over the file, no staging copy); the rows are told
+    # apart by their load id until the transaction commits.
+    raw_cols = ", ".join(f'"{c}"' for c in (*fmt.raw_columns, *PARTITION_COLUMNS))
+    con.execute(
+        f"""INSERT INTO {fmt.raw_table} ({raw_cols}, {", ".join(PROVENANCE_COLUMNS)})
+        SELECT {raw_cols}, ?, ?, ?, ?, ? FROM ({select})""",
+        [source.uri, fmt.name, source.delivery, load_id, now],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _parts AS
+        SELECT {", ".join(keys)}, count(*) AS row_count,
+               CAST({fmt.billed_total_sql} AS DECIMAL(38, 12)) AS billed_total,
+               CAST({fmt.paired_billed_total_sql or 'NULL'} AS DECIMAL(38, 12)) AS paired_billed_total,
+               {fmt.currency_sql} AS currency
+        FROM {fmt.raw_table} WHERE x_load_id = ? GROUP BY ALL""",
+        [load_id],
+    )
+    _check_partition_keys(con)
+    # Loads whose slices this file replaces: its own earlier version, and other deliveries' slices.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _touched AS
+        SELECT DISTINCT t.load_id FROM ingest.partitions t WHERE t.raw_table = ? AND (t.source_uri = ?
+            OR (t.delivery <> ? AND EXISTS (SELECT 1 FROM _parts p WHERE {key_match})))""",
+        [fmt.raw_table, source.uri, source.delivery],
+    )
+    con.execute(f"DELETE FROM {fmt.raw_table} WHERE x_source_uri = ? AND x_load_id <> ?", [source.uri, load_id])
+    con.execute(
+        f"DELETE FROM {fmt.raw_table} t USING _parts p WHERE {key_match} AND t.x_delivery <> ?",
+        [source.delivery],
+    )
+    con.execute(
+        f"""DELETE FROM ingest.partitions t WHERE t.raw_table = ? AND (t.source_uri = ? OR (t.delivery <> ?
+            AND EXISTS (SELECT 1 FROM _parts p WHERE {key_match})))""",
+        [fmt.raw_table, source.uri, source.delivery],
+    )
+    # A load none of whose slices is current any more is replaced (same file) or superseded.
+    con.execute(
+        """UPDATE ingest.file_loads SET outcome = CASE WHEN source_uri = ? THEN 'replaced' ELSE 'superseded' END
+        WHERE outcome = 'loaded' AND (source_uri = ? OR load_id IN (SELECT load_id FROM _touched))
+          AND load_id NOT IN (SELECT load_id FROM ingest.partitions)""",
+        [source.uri, source.uri],
+    )
+    con.execute(
+        f"""INSERT INTO ingest.partitions
+        SELECT ?, ?, ?, {", ".join(keys)}, ?, ?, ?, row_count, billed_total, paired_billed_total, currency
+        FROM _parts""",
+        [fmt.raw_table, fmt.name, fmt.provider, source.uri, source.delivery, load_id],
+    )
+    summary = con.execute(
+        """SELECT coalesce(sum(row_count), 0), sum(billed_total), list(DISTINCT x_billing_account_id ORDER BY x_billing_account_id),
+                  list(DISTINCT x_billing_period ORDER BY x_billing_period), string_agg(DISTINCT currency, ',')
+        FROM _parts"""
+    ).fetchall()[0]
+    rows, billed, accounts, periods, currency = summary
+    con.execute(
+        """INSERT INTO ingest.file_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL, ?, ?)""",
+        [load_id, source.uri, source.delivery, str(source.local_path), checksum, size, source.modified_at,
+         fmt.name, fmt.provider, fmt.raw_table, accounts or [], periods or [], rows, billed, currency, run_id, now],
+    )
+    con.execute("DROP TABLE _parts")
+    con.execute("DROP TABLE _touched")
+    con.execute("COMMIT")
+    return rows, billed, accounts, periods, currency
+
+
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """DuckDB's optimistic concurrency control refused a change another open transaction made too
+    ("Conflict on update!", "Conflict on tuple deletion!", "write-write conflict on key ...")."""
+    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+
+
+def _rollback(con) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        pass  # a failed COMMIT has already rolled the transaction back
 
 
 def _check_partition_keys(con) -> None:

