@@ -176,10 +176,12 @@ def test_new_file_latency_runs_the_real_daemon_and_sees_the_delivery_published(t
     """A tiny estate, the real dagster-daemon with a 5 s sensor: the next day's CUR delivery is published."""
     results, home = tmp_path / "benchmarks.md", tmp_path / "home"
     done = _run("new_file_latency.py", "--scale", "0.02", "--months", "2", "--sensor-interval", "5",
-                "--home", str(home), "--timeout", "600", "--results", str(results))
+                "--home", str(home), "--timeout", "600", "--results", str(results), "--no-pristine")
     assert done.returncode == 0, done.stderr[-4000:]
+    assert not home.with_name("home.pristine").exists()
     text = results.read_text()
     assert "## New export file → published tables (sensor on)" in text
+    assert "**The first load's steps**" in text
     assert "| **total: landed → published** |" in text and "raw_billing_files" in text and "autostack_dbt" in text
     marker = text.split("month-to-date delivery `", 1)[1].split("`", 1)[0]
     from autostack.settings import get_settings

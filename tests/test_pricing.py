@@ -97,8 +97,14 @@ def test_metrics_loader_loads_good_files_and_names_bad_ones(tmp_path):
     assert "row 1, column vcpu: expected DOUBLE, got 'two'" in errors[str(folder / "utilization-text.csv")]
     recorded = con.execute("SELECT count(*) FROM metrics.utilization_files WHERE error IS NOT NULL").fetchall()[0][0]
     assert recorded == 3
-    # Idempotent: a second run gives the same table; a removed file's rows go away.
-    assert load_metrics(con, (folder,))["rows"] == 2
+    # Idempotent: a second run with the same files keeps the table (and reports the same errors); a
+    # changed file is read again; a removed file's rows go away.
+    again = load_metrics(con, (folder,))
+    assert again["unchanged"] and again["rows"] == 2 and again["loaded_files"] == 1 and again["errors"] == errors
+    _metrics_frame(hours_running=12.0).to_parquet(folder / "utilization-2026-03.parquet")
+    changed = load_metrics(con, (folder,))
+    assert not changed["unchanged"] and changed["rows"] == 2
+    assert con.execute("SELECT hours_running FROM metrics.utilization_daily ORDER BY date").fetchall() == [(24.0,), (12.0,)]
     (folder / "utilization-2026-03.parquet").unlink()
     assert load_metrics(con, (folder,))["rows"] == 0
     con.close()

@@ -1,7 +1,10 @@
 """Utilization metrics: the documented metrics files (docs/demo-data.md "Metrics") into metrics.utilization_daily.
 
-Every run rebuilds the table from every file in `settings.metrics_dirs` (`AUTOSTACK_METRICS_DIRS`) in
-one transaction, so a rerun gives the same table and a removed file's rows go away. A file that does
+A run rebuilds the table from every file in `settings.metrics_dirs` (`AUTOSTACK_METRICS_DIRS`) in one
+transaction, so a rerun gives the same table and a removed file's rows go away. When the files are the
+ones the last rebuild read (same paths, sizes and modification times, recorded in
+metrics.utilization_state) and no CloudWatch source is configured, the table is kept as it is (at the
+10M-row demo estate a rebuild costs ~20 s per run). A file that does
 not follow the format is left out and named, with what was wrong, in metrics.utilization_files and
 in the asset check; the good files still load. Optionally, CloudWatch GetMetricData adds AWS
 machines' daily CPU (orchestration/defs/cloudwatch.py) when `AUTOSTACK_CLOUDWATCH_REGIONS` is set.
@@ -102,10 +105,45 @@ def validated_select(con, path: Path) -> str:
     return f"SELECT {', '.join(METRIC_COLUMNS)} FROM ({select})"
 
 
+STATE_SQL = "CREATE TABLE IF NOT EXISTS metrics.utilization_state (files_signature VARCHAR)"
+
+
+def files_signature(files: list[Path]) -> str:
+    """Changes when a file is added, removed, rewritten or touched."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _recorded_signature(con) -> str | None:
+    tables = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'metrics'").fetchall()}
+    if not {"utilization_daily", "utilization_files", "utilization_state"} <= tables:
+        return None
+    rows = con.execute("SELECT files_signature FROM metrics.utilization_state").fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def _summary(con, files: list[Path], loaded: int, errors: dict[str, str], unchanged: bool) -> dict:
+    rows = con.execute("SELECT count(*), count(DISTINCT resource_id), min(date), max(date) FROM metrics.utilization_daily").fetchall()[0]
+    return {"files": len(files), "loaded_files": loaded, "errors": errors, "rows": rows[0], "machines": rows[1],
+            "first_date": rows[2], "last_date": rows[3], "unchanged": unchanged}
+
+
 def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict:
     """Rebuild metrics.utilization_daily from every metrics file in dirs (and `extra`: source name -> DataFrame in
-    the same format, e.g. CloudWatch's), atomically. Returns counts and errors."""
+    the same format, e.g. CloudWatch's), atomically; keep it when the files are unchanged since the last
+    rebuild and there is no `extra`. Returns counts, errors and whether it was kept (`unchanged`)."""
     files = metrics_files(dirs)
+    signature = files_signature(files)
+    if not extra and _recorded_signature(con) == signature:
+        recorded = con.execute("SELECT source_file, error FROM metrics.utilization_files").fetchall()
+        errors = {source: error for source, error in recorded if error is not None}
+        return _summary(con, files, len(recorded) - len(errors), errors, unchanged=True)
     good: list[tuple[Path, str]] = []
     errors: dict[str, str] = {}
     for path in files:
@@ -118,6 +156,7 @@ def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict
     try:
         con.execute(TABLE_SQL)
         con.execute(FILES_SQL)
+        con.execute(STATE_SQL)
         con.execute("DELETE FROM metrics.utilization_daily")
         con.execute("DELETE FROM metrics.utilization_files")
         for path, select in good:
@@ -142,13 +181,14 @@ def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict
         con.execute("DELETE FROM metrics.utilization_daily")
         con.execute("INSERT INTO metrics.utilization_daily SELECT * FROM _deduped")
         con.execute("DROP TABLE _deduped")
+        # A rebuild with CloudWatch rows is never reused: they come from the API, not from the files.
+        con.execute("DELETE FROM metrics.utilization_state")
+        con.execute("INSERT INTO metrics.utilization_state VALUES (?)", [None if extra else signature])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    rows = con.execute("SELECT count(*), count(DISTINCT resource_id), min(date), max(date) FROM metrics.utilization_daily").fetchall()[0]
-    return {"files": len(files), "loaded_files": len(good), "errors": errors, "rows": rows[0], "machines": rows[1],
-            "first_date": rows[2], "last_date": rows[3]}
+    return _summary(con, files, len(good), errors, unchanged=False)
 
 
 def ensure_metrics_tables(con) -> None:
@@ -163,7 +203,7 @@ def ensure_metrics_tables(con) -> None:
     kinds={"duckdb"},
     pool="warehouse",
     description=("Daily machine utilization (CPU p50/p95/max, memory p95, hours running) from the metrics files in "
-                 "AUTOSTACK_METRICS_DIRS (docs/demo-data.md), rebuilt atomically on every run; bad files are named."),
+                 "AUTOSTACK_METRICS_DIRS (docs/demo-data.md), rebuilt atomically when they changed; bad files are named."),
     check_specs=[AssetCheckSpec("metrics_files_load_without_errors", asset=UTILIZATION_DAILY,
                                 description="Every metrics file follows the documented format (the failing ones are named).")],
 )
@@ -180,7 +220,10 @@ def utilization_daily(context: AssetExecutionContext, autostack: AutoStackSettin
     errors = summary["errors"]
     for path, error in errors.items():
         context.log.error(error)
+    if summary["unchanged"]:
+        context.log.info(f"{summary['files']} metrics file(s) unchanged since the last rebuild: table kept")
     yield MaterializeResult(metadata={
+        "unchanged": summary["unchanged"],
         "folders": ", ".join(str(d) for d in settings.metrics_dirs), "files": summary["files"],
         "loaded_files": summary["loaded_files"], "rows": summary["rows"], "machines": summary["machines"],
         "first_date": str(summary["first_date"]), "last_date": str(summary["last_date"]),
