@@ -157,26 +157,34 @@ def _focus_file(path: Path, account: str, period: str, category: str, cost: floa
     return path
 
 
-def test_new_loads_that_move_a_lookup_are_reported_as_stale(tmp_path):
+def test_new_loads_that_move_a_lookup_are_reported_as_stale(tmp_path, monkeypatch):
     """A later slice where every service costs more as Storage moves each service's one category: the
     rows kept from the first slice are stale (the orchestrator then rebuilds in full)."""
     settings = _home(tmp_path)
     first = _focus_file(tmp_path / "a.csv", "acct-a", "2024-09-01", "Compute", 1.0)
     second = _focus_file(tmp_path / "b.csv", "acct-b", "2024-10-01", "Storage", 100.0)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        ensure_raw_tables(con)
-        from orchestration.ingest.loader import SourceFile
+    from orchestration.defs.transform import _rebuild_if_stale, dbt_environment, dbt_project, dbt_resource
+    from orchestration.ingest.loader import SourceFile
 
-        assert load_file(con, SourceFile.local(first)).outcome == "loaded"
-        run_dbt(settings, "build", "--exclude-resource-type", "unit_test")
-        assert load_file(con, SourceFile.local(second)).outcome == "loaded"
-    run_dbt(settings, "build", "--exclude-resource-type", "unit_test")
+    for key, value in dbt_environment(settings).items():  # dbt_project() sets them; restored after the test
+        monkeypatch.setenv(key, value)
+
+    # dbt as the asset runs it: the CLI in a subprocess (an in-process dbt would keep the file locked).
+    project, dbt = dbt_project(settings), dbt_resource(settings)
+
+    def build() -> None:
+        dbt.cli(["build", "--exclude-resource-type", "unit_test"], manifest=project.manifest_path,
+                target_path=tmp_path / "target").wait()
+
+    for path in (first, second):
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            ensure_raw_tables(con)
+            assert load_file(con, SourceFile.local(path)).outcome == "loaded"
+        build()
     stale = stale_lookups(settings.warehouse_path)
     assert stale and {(s[0], s[3], s[4]) for s in stale} == {("ServiceCategory", "Compute", "Storage")}
 
-    # What the dbt asset does then (orchestration/defs/transform.py), with the real dbt CLI.
-    from orchestration.defs.transform import _rebuild_if_stale, dbt_project, dbt_resource
-
+    # What the dbt asset does then (orchestration/defs/transform.py).
     class Log:
         warnings: list[str] = []
 
@@ -186,8 +194,7 @@ def test_new_loads_that_move_a_lookup_are_reported_as_stale(tmp_path):
     class Context:
         log = Log()
 
-    _rebuild_if_stale(Context(), dbt_resource(settings), dbt_project(settings), settings.warehouse_path,
-                      ["unit_test"], tmp_path / "target-full")
+    _rebuild_if_stale(Context(), dbt, project, settings.warehouse_path, ["unit_test"], tmp_path / "target-full")
     assert "'Compute' should be 'Storage'" in Context.log.warnings[0]
     assert stale_lookups(settings.warehouse_path) == []
     with duckdb.connect(str(settings.warehouse_path)) as con:
