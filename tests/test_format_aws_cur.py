@@ -190,7 +190,7 @@ def test_cur2_csv_with_invalid_tag_json_is_quarantined(warehouse, tmp_path):
 
 @pytest.fixture(scope="module")
 def focus_rows(tmp_path_factory):
-    """int_aws__focus_costs built by dbt for each file, each in a warehouse of its own."""
+    """int_aws__focus_costs and focus.costs_v1_2 built by dbt for each file, each in a warehouse of its own."""
     built = {}
     for key, path in {**{k: v[0] for k, v in SCENARIO_FILES.items()}, "real_sample": REAL_SAMPLE}.items():
         settings = get_settings({"AUTOSTACK_HOME": str(tmp_path_factory.mktemp(key))})
@@ -198,7 +198,7 @@ def focus_rows(tmp_path_factory):
         with duckdb.connect(str(settings.warehouse_path)) as con:
             result = load(con, path)
             assert result.outcome == "loaded", result.error
-        run_dbt(settings, "build", "--select", "+int_aws__focus_costs")
+        run_dbt(settings, "build", "--select", "+costs_v1_2")
         built[key] = settings.warehouse_path
     return built
 
@@ -305,10 +305,15 @@ def test_tags_names_and_regions(focus_rows):
                      ("Acme Payer", "333333333333", "acme-prod")]
     legacy_names = query(focus_rows["cur1_csv"], "SELECT DISTINCT BillingAccountName FROM intermediate.int_aws__focus_costs")
     assert legacy_names == [("111111111111",)]
-    # The data transfer line (li-04) carries only the region code; its name comes from other lines.
+    # The data transfer line (li-04) carries only the region code: the mapping leaves it unnamed and
+    # focus.costs names it from the provider's other rows, saying so in x_Repairs.
     regions = query(focus_rows["cur1_athena"], "SELECT RegionId, RegionName FROM intermediate.int_aws__focus_costs "
                                                "WHERE x_Extras->>'line_item_id' SIMILAR TO 'li-0(4|5).*' ORDER BY ALL")
-    assert regions == [("us-east-1", "US East (N. Virginia)"), (None, None)]
+    assert regions == [("us-east-1", None), (None, None)]
+    regions = query(focus_rows["cur1_athena"], "SELECT RegionId, RegionName, x_Repairs FROM focus.costs_v1_2 "
+                                               "WHERE x_Extras->>'line_item_id' SIMILAR TO 'li-0(4|5).*' ORDER BY ALL")
+    assert [r[:2] for r in regions] == [("us-east-1", "US East (N. Virginia)"), (None, None)]
+    assert "RegionName: filled for RegionId" in regions[0][2]
 
 
 @pytest.mark.slow
@@ -320,6 +325,7 @@ def test_real_sample_passes_the_focus_validator(focus_rows, tmp_path):
     checks = checks.focus_conformance
     assert get_settings().validator_python.exists(), "run ./scripts/bootstrap: .venv-validator is missing"
     with duckdb.connect(str(focus_rows["real_sample"])) as con:
-        report = checks.run_focus_validator(con, "intermediate.int_aws__focus_costs", workdir=tmp_path / "validator")
+        # focus.costs_v1_2: the AWS rows as conformed (the mapping leaves a data transfer line's region unnamed).
+        report = checks.run_focus_validator(con, "focus.costs_v1_2", workdir=tmp_path / "validator")
     assert report.row_count == 1281
     assert [r.rule_id for r in report.must_failures] == []

@@ -85,28 +85,84 @@ def seeds_are_current(warehouse: Path, seeds: dict[str, Path], fingerprint: str)
     """Whether every seed table exists and was built from exactly these files (recorded by the last build)."""
     import duckdb
 
-    if not warehouse.exists():
+    if _recorded(warehouse, SEED_STATE_TABLE) != fingerprint:
         return False
     con = duckdb.connect(str(warehouse))
     try:
         tables = {f"{schema}.{name}" for schema, name in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
-        if SEED_STATE_TABLE not in tables or not set(seeds) <= tables:
-            return False
-        recorded = con.execute(f"SELECT fingerprint FROM {SEED_STATE_TABLE}").fetchall()
-        return recorded == [(fingerprint,)]
+        return set(seeds) <= tables
     finally:
         con.close()
 
 
 def record_seeds(warehouse: Path, fingerprint: str) -> None:
+    _record(warehouse, SEED_STATE_TABLE, fingerprint)
+
+
+MAPPING_STATE_TABLE = "ingest.dbt_mapping_state"
+
+
+def mapping_fingerprint(seeds: dict[str, Path]) -> str:
+    """Changes when anything that decides how a row is mapped changes: a model, a macro, a seed or the
+    project configuration. focus.costs_v1_2 keeps the rows of loads a build does not map again
+    (macros/incremental_mapping.sql), so a new mapping must rebuild it in full."""
+    import hashlib
+
+    digest = hashlib.sha256(seed_fingerprint(seeds).encode())
+    for folder in ("models", "macros"):
+        for path in sorted((DBT_PROJECT_DIR / folder).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def mapping_is_current(warehouse: Path, fingerprint: str) -> bool:
+    """Whether the last successful build used exactly this mapping (recorded by record_mapping)."""
+    return _recorded(warehouse, MAPPING_STATE_TABLE) == fingerprint
+
+
+def record_mapping(warehouse: Path, fingerprint: str) -> None:
+    _record(warehouse, MAPPING_STATE_TABLE, fingerprint)
+
+
+def stale_lookups(warehouse: Path) -> list[tuple]:
+    """Rows of focus.costs_v1_2 an incremental build left disagreeing with the conformance lookups
+    (intermediate.int_costs__stale_lookups): (column, provider, key, found, expected, rows)."""
     import duckdb
 
     con = duckdb.connect(str(warehouse))
     try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ingest")
-        con.execute(f"CREATE OR REPLACE TABLE {SEED_STATE_TABLE} AS SELECT ? AS fingerprint, now() AS built_at",
-                    [fingerprint])
+        return con.execute(
+            "SELECT column_name, provider_name, key, found, expected, row_count "
+            "FROM intermediate.int_costs__stale_lookups ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def _recorded(warehouse: Path, table: str) -> str | None:
+    import duckdb
+
+    if not warehouse.exists():
+        return None
+    con = duckdb.connect(str(warehouse))
+    try:
+        schema, name = table.split(".")
+        if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]).fetchall():
+            return None
+        rows = con.execute(f"SELECT fingerprint FROM {table}").fetchall()
+        return rows[0][0] if len(rows) == 1 else None
+    finally:
+        con.close()
+
+
+def _record(warehouse: Path, table: str, fingerprint: str) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT ? AS fingerprint, now() AS built_at", [fingerprint])
     finally:
         con.close()
 
@@ -128,6 +184,20 @@ class AutoStackDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props.get("schema")
         return {"staging": "transform", "intermediate": "transform", "reference": "reference"}.get(schema, schema)
+
+
+def _rebuild_if_stale(context, dbt: DbtCliResource, project: DbtProject, warehouse: Path, excluded: list[str],
+                      target_path: Path) -> None:
+    """New loads can change a service's one category or a region's name under rows the incremental
+    build kept; then focus.costs_v1_2 and what reads it are rebuilt in full (rare: a lookup moves)."""
+    stale = stale_lookups(warehouse)
+    if not stale:
+        return
+    shown = "; ".join(f"{c} of {p} {k}: {f!r} should be {e!r} ({n} rows)" for c, p, k, f, e, n in stale[:5])
+    context.log.warning(f"new loads changed {len(stale)} conformance lookup(s) under kept rows ({shown}): "
+                        "rebuilding focus.costs_v1_2 and its dependents in full")
+    dbt.cli(["build", "--full-refresh", "--select", "+costs_v1_2+", "--exclude-resource-type", *excluded],
+            manifest=project.manifest_path, target_path=target_path).wait()
 
 
 def build_dbt_assets(settings: Settings):
@@ -155,11 +225,22 @@ def build_dbt_assets(settings: Settings):
         if seeds_are_current(settings.warehouse_path, seeds, fingerprint):
             excluded.append("seed")
             context.log.info(f"reference seeds unchanged since they were built ({len(seeds)} tables): not rebuilt")
-        invocation = dbt.cli(["build", "--exclude-resource-type", *excluded], context=context,
+        # focus.costs_v1_2 maps only the loads of slices that changed (macros/incremental_mapping.sql);
+        # a changed mapping (model, macro, seed) rebuilds it in full.
+        mapping = mapping_fingerprint(seeds)
+        full = [] if mapping_is_current(settings.warehouse_path, mapping) else ["--full-refresh"]
+        if full:
+            context.log.info("the mapping changed since the last build (or none is recorded): full refresh")
+        invocation = dbt.cli(["build", *full, "--exclude-resource-type", *excluded], context=context,
                              target_path=runs / context.run.run_id)
         yield from invocation.stream()
-        if "seed" not in excluded and invocation.is_successful():
-            record_seeds(settings.warehouse_path, fingerprint)
+        if invocation.is_successful():
+            if not full:
+                _rebuild_if_stale(context, dbt, project, settings.warehouse_path, excluded,
+                                  runs / f"{context.run.run_id}-full")
+            if "seed" not in excluded:
+                record_seeds(settings.warehouse_path, fingerprint)
+            record_mapping(settings.warehouse_path, mapping)
         _keep_newest(runs, KEPT_DBT_RUNS)
 
     return autostack_dbt

@@ -85,22 +85,6 @@ subcategory_parents (service_subcategory, service_category) as (
         ('Data Processing', 'Analytics')
 ),
 
--- AWS names a region in the product attributes of the line items that run in it; data transfer
--- lines carry only the code, so the name comes from the dataset's other lines.
-region_names as (
-    select region_id, min(region_name) as region_name
-    from (
-        select region_code as region_id, location as region_name
-        from line_items
-        where location_type = 'AWS Region' and region_code is not null and location is not null
-        union all
-        select from_region_code, from_location
-        from line_items
-        where from_location_type = 'AWS Region' and from_region_code is not null and from_location is not null
-    ) as named
-    group by region_id
-),
-
 classified as not materialized (
     select
         line_items.*,
@@ -300,6 +284,15 @@ priced as (
                 end
         end as commitment_quantity,
         nullif(coalesce(region_code, product_region, from_region_code), 'global') as region_id,
+        -- AWS names a region in the product attributes of the line items that run in it; a line that
+        -- carries only the code (data transfer, S3) gets its name in int_costs__conformed from the
+        -- provider's other rows, so that a slice is mapped without reading the others.
+        case
+            when region_code is not null then
+                case when location_type = 'AWS Region' and region_code <> 'global' then location end
+            when product_region is not null then null
+            when from_location_type = 'AWS Region' and from_region_code <> 'global' then from_location
+        end as own_region_name,
         case
             when row_kind = 'unused commitment' then commitment_id
             when line_item_type in ('RIFee', 'Fee', 'SavingsPlanRecurringFee', 'SavingsPlanUpfrontFee')
@@ -331,8 +324,7 @@ enriched as (
             subcategory_parents.service_subcategory,
             'Other (' || coalesce(service_categories.service_category, 'Other') || ')'
         ) as service_subcategory,
-        case when priced.region_id is not null then coalesce(region_names.region_name, priced.region_id) end
-            as region_name,
+        case when priced.region_id is not null then priced.own_region_name end as region_name,
         case
             when is_unused_commitment then 0
             when not is_usage_or_purchase or row_kind = 'unmatched negation' then null
@@ -352,7 +344,6 @@ enriched as (
     left join subcategory_parents
         on service_subcategories.service_subcategory = subcategory_parents.service_subcategory
         and subcategory_parents.service_category = service_categories.service_category
-    left join region_names on priced.region_id = region_names.region_id
 )
 
 select

@@ -5,30 +5,6 @@ with unioned as not materialized (
     select * from {{ ref('int_costs__unioned') }}
 ),
 
--- ServiceName MUST have one ServiceCategory: the one carrying most of the service's cost.
-service_category_costs as (
-    select ProviderName, ServiceName, ServiceCategory,
-           sum(abs(coalesce(EffectiveCost, 0)) + abs(coalesce(BilledCost, 0))) as cost, count(*) as row_count
-    from unioned
-    group by ProviderName, ServiceName, ServiceCategory
-),
-
-service_categories as (
-    select ProviderName, ServiceName, ServiceCategory,
-           row_number() over (
-               partition by ProviderName, ServiceName order by cost desc, row_count desc, ServiceCategory
-           ) as rank
-    from service_category_costs
-),
-
--- RegionName MUST NOT be null when RegionId is not: a name the same provider uses for that id elsewhere.
-region_names as (
-    select ProviderName, RegionId, min(RegionName) as RegionName
-    from unioned
-    where RegionId is not null and RegionName is not null
-    group by ProviderName, RegionId
-),
-
 subcategories as (
     select ServiceSubcategory, ServiceCategory from {{ ref('service_subcategories') }}
 ),
@@ -39,9 +15,11 @@ aligned as (
         coalesce(sc.ServiceCategory, u.ServiceCategory, 'Other') as aligned_category,
         coalesce(u.RegionName, rn.RegionName, u.RegionId) as aligned_region_name
     from unioned u
-    left join service_categories sc
-      on sc.rank = 1 and sc.ProviderName is not distinct from u.ProviderName and sc.ServiceName is not distinct from u.ServiceName
-    left join region_names rn
+    -- One category per ServiceName, a name for every RegionId: lookups over every load, not only the
+    -- loads this build maps (macros/incremental_mapping.sql).
+    left join {{ ref('int_costs__service_categories') }} sc
+      on sc.ProviderName is not distinct from u.ProviderName and sc.ServiceName is not distinct from u.ServiceName
+    left join {{ ref('int_costs__region_names') }} rn
       on u.RegionName is null and rn.ProviderName is not distinct from u.ProviderName and rn.RegionId = u.RegionId
 ),
 

@@ -111,3 +111,5 @@ select
     x_load_id as load_id,
     x_ingested_at as ingested_at
 from {{ source('raw_aws', 'aws_cur') }}
+-- Only the loads this build maps (macros/incremental_mapping.sql): all of them in a full build.
+{{ mapping_batch_filter('x_load_id') }}
