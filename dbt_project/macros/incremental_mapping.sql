@@ -91,6 +91,18 @@ where "x_LoadId" not in (select load_id from ingest.partitions)
 {% endmacro %}
 
 
+{# The configuration of every model kept per load (focus.costs_v1_2 and the conformance facts). #}
+{% macro per_load_incremental(post_hook=none) %}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'append',
+        'on_schema_change': 'fail',
+        'pre_hook': "{% if is_incremental() %}{{ delete_remapped_loads(this) }}{% endif %}",
+        'post_hook': post_hook or [],
+    }) }}
+{% endmacro %}
+
+
 {# Post-hook of focus.costs_v1_2: every current load is now mapped. #}
 {% macro record_mapped_loads() %}
 create or replace table ingest.focus_mapped_loads as

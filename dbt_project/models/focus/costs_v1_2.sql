@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ delete_remapped_loads(this) }}{% endif %}",
-    post_hook="{{ record_mapped_loads() }}",
-) }}
+{{ config(**per_load_incremental(post_hook="{{ record_mapped_loads() }}")) }}
 -- FOCUS 1.2: every provider's rows in one table, conformed (int_costs__conformed). The contract in
 -- _focus__models.yml enforces names and types; the focus_1_2_conformance check runs the validator.
 -- Incremental: a build maps only the loads of slices that changed (macros/incremental_mapping.sql).

@@ -1,9 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ delete_remapped_loads(this) }}{% endif %}",
-) }}
+{{ config(**per_load_incremental()) }}
 -- The names each load gives each (provider, region id): int_costs__region_names, from which a row
 -- that leaves its region unnamed is named. Kept per load, like int_costs__service_categories_by_load.
 select

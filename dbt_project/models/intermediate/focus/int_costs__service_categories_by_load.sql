@@ -1,9 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}{{ delete_remapped_loads(this) }}{% endif %}",
-) }}
+{{ config(**per_load_incremental()) }}
 -- What each (provider, service, category) costs, per load: the facts int_costs__service_categories picks each
 -- service's one ServiceCategory from. Kept per load, so that a build mapping only some loads
 -- (macros/incremental_mapping.sql) still weighs every load's rows.
