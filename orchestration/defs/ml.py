@@ -255,9 +255,7 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
             scope_days = scope_rows(con, scope_type, scope_value, days, tag_keys)
             for r in group.itertuples():
                 scoped = scope_days[scope_days["charge_date"].isin({r.anomaly_date, *an.baseline_dates(r.anomaly_date)})]
-                by_day = scoped.groupby("charge_date")[[r.cost_view, "list"]].sum()
-                billing_change[r.Index] = an.credits_explain(by_day[r.cost_view].to_dict(), by_day["list"].to_dict(),
-                                                             r.anomaly_date, r.impact)
+                billing_change[r.Index] = an.billing_change(scoped, r.cost_view, r.anomaly_date, r.impact)
                 detail = contributor_detail(scoped, r.scope_type, r.scope_value, r.cost_view, tag_keys)
                 cause_of[r.Index] = an.root_causes_json(detail, r.anomaly_date)
         causes = [cause_of[i] for i in found.index]
