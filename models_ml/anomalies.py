@@ -4,18 +4,23 @@ Expected cost of day t: the median of the same weekday in the four weeks before 
 odd week), times the day of month's factor when that day rose above this baseline in each of the
 last three months (`month_position_factors`, re-estimated each month: Google's sustained use
 discount starts again on the 1st, so a project costs more in the first days of a month and less
-each week after; traffic is higher on the first days). Expected range: expected ± `z`
-robust standard deviations (1.4826 × MAD) of the last 56 days' residuals, with a floor of 2% of
-expected. A day is an anomaly when its cost is above the range AND its impact (actual − expected)
-is at least `min_impact` dollars AND at least `min_relative` of expected.
+each week after; traffic is higher on the first days). Expected range: expected − `z` robust
+standard deviations of the last 56 days' residuals below their median to expected + `z` of those
+above it (`_spreads`: usage that is log-normal, as BigQuery's bytes scanned, rises further than it
+falls), each with a floor of 2% of expected; when the residuals rise further than they fall, the
+noise is taken as varying by a factor and the upper bound is at least expected × e^(`z` × the upper
+spread of the log ratios actual / expected), a log-normal's longer upper tail. A day is an anomaly when its cost is above the range
+AND its impact (actual − expected) is at least `min_impact` dollars AND at least `min_relative` of
+expected.
 
 Flagged days are left out of the residuals that set the range's width. Flagged days close
 together (gaps up to `run_gap_days`) form one run; a run whose rise is still there `shift_days`
 after it began is a new level (a launch, a planned migration, a credit that ran out): only its
-days that also rose above the new level, after it had settled, are reported. The new level is
-read in hindsight from the same weekdays three to six weeks on, but only while it lasted: from
-the first week whose rise fell below half the run's, the old level is back (a machine run for a
-month and then deleted). Days flagged in the first two weeks after a new level began were
+days that also rose above the new level, after it had settled, are reported (a first day further
+above the new level than the new level is above the old one is a spike on the launch's day, not the
+launch starting high). The new level is read in hindsight from the same weekdays three to six
+weeks on, but only while it lasted: from the first week whose rise fell below half the run's, the
+old level is back (a machine run for a month and then deleted). Days flagged in the first two weeks after a new level began were
 compared with weeks before it (the second pass compares later days with the weeks since it), so
 they are judged against the new level too. A recent run, whose later days are not in the data
 yet, is reported whole. Likewise a one-day rise that comes back on the same day of the next two
@@ -27,7 +32,9 @@ which are not usage incidents. The first five weeks of a series are its baseline
 
 Only increases are flagged: cost going down is not an incident to alert on (as in AWS Cost
 Anomaly Detection). A rise that list cost does not share (`credits_explain`: a promotion credit
-ended, a commitment lapsed) is a billing change, not a usage anomaly; the ML asset leaves it out.
+ended, a commitment lapsed) is a billing change, not a usage anomaly; the ML asset leaves it out,
+comparing the credits of the resources billed on the anomaly's day only (`billing_change`: a spot
+machine deleted before took its discount with it, which is no credit ending).
 """
 
 from __future__ import annotations
@@ -115,6 +122,7 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
     excess = np.zeros(32)
     position = np.ones(32)
     residuals: list[float] = []
+    log_ratios: list[float] = []
     flagged: dict[int, dict] = {}
     for t in range(n):
         if doms[t] == 1 or t == config.warmup_days:
@@ -133,10 +141,14 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
         expected = _median4(same_weekday) * position[doms[t]]
         if excess[doms[t]] >= max(config.min_impact, config.min_relative * abs(expected)):
             continue
-        recent = np.asarray(residuals[-config.residual_days:])
-        sd = 1.4826 * float(np.median(np.abs(recent - np.median(recent)))) if len(recent) >= 7 else 0.0
-        sd = max(sd, config.relative_floor * abs(expected), 0.01)
-        lower, upper = expected - config.z * sd, expected + config.z * sd
+        sd_low, sd_up = _spreads(np.asarray(residuals[-config.residual_days:]))
+        floor = max(config.relative_floor * abs(expected), 0.01)
+        lower, upper = expected - config.z * max(sd_low, floor), expected + config.z * max(sd_up, floor)
+        if sd_up > sd_low and expected > 0:
+            # Residuals that rise further than they fall: usage that varies by a factor (log-normal,
+            # as BigQuery's bytes scanned), whose busy days reach e^(z × spread of the log ratios).
+            log_up = _spreads(np.asarray(log_ratios[-config.residual_days:]))[1]
+            upper = max(upper, expected * float(np.exp(config.z * log_up)))
         actual = values[t]
         impact = actual - expected
         if (actual > upper and impact >= config.min_impact
@@ -146,7 +158,28 @@ def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[i
                           "upper_bound": float(upper), "impact": float(impact)}
         else:
             residuals.append(actual - expected)  # flagged days never widen the range
+            log_ratios.append(float(np.log(max(actual, 0.01)) - np.log(max(expected, 0.01))))
     return flagged
+
+
+def _spreads(residuals: np.ndarray) -> tuple[float, float]:
+    """Robust standard deviations of the residuals below and above their median (0 with fewer than 7).
+
+    Each side's is 1.4826 × the median distance from the median of that half of the residuals (the
+    half whose values are at or below, at or above the median): for normal noise both equal the
+    MAD's estimate, and days exactly on the median count as no spread. Costs whose usage is
+    log-normal (BigQuery bytes scanned, traffic) have a long upper tail: their rises above the
+    median are larger than their falls below it, and a range as wide upwards as downwards flags
+    ordinary busy days.
+    """
+    if len(residuals) < 7:
+        return 0.0, 0.0
+    ordered = np.sort(residuals)
+    centre = float(np.median(ordered))
+    half = (len(ordered) + 1) // 2
+    below, above = centre - ordered[:half], ordered[-half:] - centre
+    mad = 1.4826 * float(np.median(np.abs(ordered - centre)))
+    return max(mad, 1.4826 * float(np.median(below))), max(mad, 1.4826 * float(np.median(above)))
 
 
 def month_position_factors(history: np.ndarray, doms: np.ndarray, months: int = 3) -> np.ndarray:
@@ -236,11 +269,16 @@ def _on_new_level(values: np.ndarray, run: list[int], days: list[int], flagged: 
     # The run's own days only if the new level had settled when the rise came: a launch whose cost
     # starts high and then declines towards its new level is one change, not a change plus an
     # incident. A later run (flagged again after days back in range) is a rise of its own.
+    # A launch starts at most about twice its settled rise (a sustained use discount takes off at
+    # most 40%): a first day further above the new level than the new level is above the old one is
+    # a spike on the launch's day (a query spike as a new project goes live), reported.
     first = run[0]
     later = new_level(first)
     settled_within = flagged[first]["upper_bound"] - flagged[first]["expected_cost"]  # the range's half-width
-    if out and later and values[first] - _median4(later) > settled_within:
-        out = [row for row in out if row["anomaly_date"] > flagged[run[-1]]["anomaly_date"]]
+    if out and later:
+        new, old = _median4(later), flagged[first]["expected_cost"]
+        if settled_within < values[first] - new <= max(new - old, settled_within):
+            out = [row for row in out if row["anomaly_date"] > flagged[run[-1]]["anomaly_date"]]
     return out
 
 
@@ -321,6 +359,23 @@ def credits_explain(cost: dict[date, float], list_cost: dict[date, float], anoma
 
     before = _median4([credits(d) for d in baseline_dates(anomaly_date)])
     return credits(anomaly_date) - before >= 0.5 * impact
+
+
+def billing_change(rows: pd.DataFrame, cost_view: str, anomaly_date: date, impact: float) -> bool:
+    """`credits_explain` on the resources billed on the anomaly date only.
+
+    `rows`: the scope's cost rows on the anomaly date and its `baseline_dates`, with columns
+    charge_date, resource ('(none)' for rows without one), `cost_view` and list. A resource whose
+    discount was deep (a spot machine at a fifth of list price) and that went away before the
+    anomaly took its discount with it: counted, that looks like credits that ended, and hid a
+    scale-out on the same subscription. Compared on the same resources, credits rose only when
+    the resources that are still billed lost a discount (a promotion, a commitment, a sustained
+    use discount restarting).
+    """
+    present = set(rows.loc[rows["charge_date"] == anomaly_date, "resource"])
+    same = rows[rows["resource"].isin(present)]
+    by_day = same.groupby("charge_date")[[cost_view, "list"]].sum()
+    return credits_explain(by_day[cost_view].to_dict(), by_day["list"].to_dict(), anomaly_date, impact)
 
 
 def root_causes(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> list[dict]:

@@ -376,3 +376,70 @@ def test_dense_series_fill_gaps_and_keep_configured_tags_only():
     assert not any(key[0] == "tag:owner" for key in out)
     with pytest.raises(ValueError, match="billed_cost"):
         dense_series(frame.drop(columns=["billed_cost"]), date(2026, 1, 4), ())
+
+
+# --------------------------------------------------------------------------- anomalies that generalise
+def test_a_spike_on_the_day_a_new_level_begins_is_reported():
+    """A BigQuery query spike on the day a project's new machine went live (seed 555's anomaly-04):
+    the first day is far further above the new level than the new level is above the old one, so it
+    is not a launch starting high and declining."""
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    values = weekly_series(200, weekday=26.0, weekend=22.0, noise=0.5)
+    values[120:] += 15.0  # a launch that stays
+    values[120] += 110.0  # and a 14x query spike on its first day
+    found = an.detect(values, START, config)
+    assert [(a["anomaly_date"] - START).days for a in found] == [120]
+    assert found[0]["impact"] > 100.0
+    # The launch alone is a new level, not an anomaly.
+    values[120] -= 110.0
+    assert an.detect(values, START, config) == []
+
+
+def test_the_upper_spread_follows_a_log_normal_tail():
+    rng = np.random.default_rng(3)
+    down, up = an._spreads(rng.normal(0.0, 2.0, 56))
+    assert up == pytest.approx(down, rel=0.35) and 1.2 < down < 3.0
+    # Log-normal (sigma 0.4): the median rise is e^(0.4 x 0.674) - 1 = 31% of the median; the median
+    # fall, 24%, is under the MAD, which is the floor of both sides.
+    skewed = 10.0 * rng.lognormal(0.0, 0.4, 4000) - 10.0
+    down, up = an._spreads(skewed)
+    assert up / 1.4826 == pytest.approx(3.1, rel=0.1) and up > 1.15 * down
+    assert down == pytest.approx(1.4826 * np.median(np.abs(skewed - np.median(skewed))))
+    assert an._spreads(np.zeros(56)) == (0.0, 0.0) and an._spreads(np.ones(6)) == (0.0, 0.0)
+
+
+def log_normal_usage(seed: int, days: int = 300) -> np.ndarray:
+    """A project whose usage varies by a factor (BigQuery bytes scanned: weekends 0.62x, log-normal
+    noise sigma 0.25) on top of steady storage and machines."""
+    rng = np.random.default_rng(seed)
+    wd = (START.weekday() + np.arange(days)) % 7
+    return 14.0 + 10.0 * np.where(wd < 5, 1.0, 0.62) * rng.lognormal(0.0, 0.25, days)
+
+
+@pytest.mark.parametrize("seed", [9, 16])
+def test_busy_days_of_log_normal_usage_are_not_anomalies_but_a_spike_is(seed):
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    values = log_normal_usage(seed)
+    assert an.detect(values, START, config) == []
+    values[250] += 40.0
+    assert [(a["anomaly_date"] - START).days for a in an.detect(values, START, config)] == [250]
+
+
+def test_a_deleted_spot_machine_is_not_a_credit_ending():
+    """Seed 555's non-prod subscription: a spot machine (billed a tenth of list) was deleted nine
+    days before a scale-out; counted over the whole scope, its discount's going looked like credits
+    ending and hid the scale-out."""
+    day = date(2026, 4, 23)
+    base = an.baseline_dates(day)
+    rows = [(d, "disk", 4.5, 4.5) for d in [day, *base]]
+    rows += [(d, "spot-vm", 2.3, 22.1) for d in base[1:]]  # deleted between the 2nd and 1st baseline week
+    rows += [(day, "vm-3", 9.2, 9.2), (day, "vm-4", 9.2, 9.2)]  # the scale-out
+    frame = pd.DataFrame(rows, columns=["charge_date", "resource", "billed", "list"])
+    by_day = frame.groupby("charge_date")[["billed", "list"]].sum()
+    impact = 22.9 - 6.8
+    assert an.credits_explain(by_day["billed"].to_dict(), by_day["list"].to_dict(), day, impact)  # the old reading
+    assert not an.billing_change(frame, "billed", day, impact)
+    # A promotion credit that ended on a resource still billed is a billing change.
+    promo = pd.DataFrame([(d, "(none)", 40.0 if d != day else 55.0, 55.0) for d in [day, *base]],
+                         columns=["charge_date", "resource", "billed", "list"])
+    assert an.billing_change(promo, "billed", day, impact=15.0)

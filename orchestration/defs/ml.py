@@ -247,7 +247,7 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
     found = an.detect_many(read_scope_series(con, as_of, tag_keys) if as_of else [], config)
     causes: list[str] = []
     if len(found):
-        billing_change: dict[int, bool] = {}
+        explained_by_billing: dict[int, bool] = {}
         cause_of: dict[int, str] = {}
         # One read per scope (its rows on all its anomalies' days), then each anomaly's own days.
         for (scope_type, scope_value), group in found.groupby(["scope_type", "scope_value"], sort=False):
@@ -255,13 +255,11 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
             scope_days = scope_rows(con, scope_type, scope_value, days, tag_keys)
             for r in group.itertuples():
                 scoped = scope_days[scope_days["charge_date"].isin({r.anomaly_date, *an.baseline_dates(r.anomaly_date)})]
-                by_day = scoped.groupby("charge_date")[[r.cost_view, "list"]].sum()
-                billing_change[r.Index] = an.credits_explain(by_day[r.cost_view].to_dict(), by_day["list"].to_dict(),
-                                                             r.anomaly_date, r.impact)
+                explained_by_billing[r.Index] = an.billing_change(scoped, r.cost_view, r.anomaly_date, r.impact)
                 detail = contributor_detail(scoped, r.scope_type, r.scope_value, r.cost_view, tag_keys)
                 cause_of[r.Index] = an.root_causes_json(detail, r.anomaly_date)
         causes = [cause_of[i] for i in found.index]
-        keep = ~np.asarray([billing_change[i] for i in found.index], dtype=bool)
+        keep = ~np.asarray([explained_by_billing[i] for i in found.index], dtype=bool)
         found = found[keep].reset_index(drop=True)
         causes = [c for c, k in zip(causes, keep) if k]
     found["as_of_date"] = as_of
