@@ -133,7 +133,8 @@ def environment_of(tags: dict[str, str], sub_account_name: str | None) -> str | 
         value = user_tags(tags).get(key)
         if value:
             return "nonprod" if value in NONPROD_VALUES else "prod" if value in ("prod", "production", "prd") else None
-    name = (sub_account_name or "").lower()
+    # A machine in the metrics but not billed in the window has no account name (NaN after the merge).
+    name = sub_account_name.lower() if isinstance(sub_account_name, str) else ""
     if any(word in name for word in ("nonprod", "non-prod", "staging", "-dev", " dev", "test", "sandbox")):
         return "nonprod"
     if "prod" in name:

@@ -209,3 +209,5 @@ def test_no_metrics_and_no_resources_give_no_recommendations():
     assert rec.classify_resource(None, None, "i-0abc") == "machine"
     assert rec.environment_of({"Environment": "Staging"}, None) == "nonprod"
     assert rec.environment_of({}, "kestrel-prod") == "prod"
+    # A machine with metrics but no bill in the window has no account name: NaN after the merge.
+    assert rec.environment_of({}, float("nan")) is None
