@@ -214,6 +214,10 @@ def main(argv=None) -> int:
                 visible = time.time()
                 break
             time.sleep(0.5)
+        # The run goes on (ML, the final publish) after the costs are visible: let it finish.
+        while visible is not None and time.time() < landed + args.timeout and any(
+                r.dagster_run.status.value in IN_PROGRESS for r in runs(instance) if r.dagster_run.run_id not in known):
+            time.sleep(1)
         new_runs = [r for r in runs(instance) if r.dagster_run.run_id not in known]
     finally:
         stop(daemon)
@@ -227,12 +231,16 @@ def main(argv=None) -> int:
                    key=lambda s: s.start_time)
     requested = record.create_timestamp.timestamp()
     total = visible - landed
+    # The run publishes the cost tables before it recomputes the ML tables (serving_snapshot_costs),
+    # so the rows are visible before the run finishes.
     timeline = [
         ["file landed → run requested (sensor pick-up)", f"{requested - landed:.1f}"],
         ["run requested → run started (queue, launch)", f"{stats.start_time - requested:.1f}" if stats.start_time else "?"],
-        ["run started → run finished", f"{stats.end_time - stats.start_time:.1f}" if stats.end_time and stats.start_time else "?"],
-        ["run finished → rows visible in the snapshot", f"{visible - stats.end_time:.1f}" if stats.end_time else "?"],
+        ["run started → the delivery's rows visible in the snapshot", f"{visible - stats.start_time:.1f}" if stats.start_time else "?"],
         ["**total: landed → published**", f"**{total:.1f}**"],
+        ["rows visible → run finished (forecasts, anomalies, recommendations recomputed and published)",
+         f"{stats.end_time - visible:.1f}" if stats.end_time else "?"],
+        ["landed → run finished", f"{stats.end_time - landed:.1f}" if stats.end_time else "?"],
     ]
     step_rows = [[s.step_key, f"{s.end_time - s.start_time:.1f}"] for s in steps]
     met = total <= TARGET_SECONDS

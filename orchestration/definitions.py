@@ -14,7 +14,7 @@ from orchestration.defs.ingest import raw_billing_files
 from orchestration.defs.ml import ML_CHECKS, ml_anomalies, ml_forecasts
 from orchestration.defs.metrics import utilization_daily
 from orchestration.defs.pricing import price_catalog
-from orchestration.defs.publish import serving_snapshot
+from orchestration.defs.publish import serving_snapshot, serving_snapshot_costs
 from orchestration.defs.quality import billed_cost_reconciles_to_sources, focus_1_2_conformance
 from orchestration.defs.recommendations import recommendations
 from orchestration.defs.requests import build_refresh_requests_sensor
@@ -44,7 +44,7 @@ def build_definitions(settings: Settings) -> Definitions:
     budget_job, budget_schedule, budget_sensor = build_budget_definitions(settings, ingest_job, serving_snapshot)
     return Definitions(
         assets=[raw_billing_files, dbt_assets, ml_forecasts, ml_anomalies, price_catalog, utilization_daily,
-                recommendations, serving_snapshot, budget_status],
+                recommendations, serving_snapshot_costs, serving_snapshot, budget_status],
         asset_checks=[billed_cost_reconciles_to_sources, focus_1_2_conformance, *ML_CHECKS],
         jobs=[ingest_job, budget_job],
         schedules=[budget_schedule],

@@ -140,6 +140,10 @@ def test_a_file_landing_is_noticed_by_the_sensor_and_published_by_its_run(autost
             run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False
         )
         assert result.success
+        # The costs are published before the ML steps run; everything is published again after them.
+        started = {s.step_key: s.start_time for s in instance.get_run_step_stats(result.run_id)}
+        assert started["serving_snapshot_costs"] < min(started["ml__anomalies"], started["ml__recommendations"],
+                                                        started["ml_forecasts"]) < started["serving_snapshot"]
         next_tick = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor))
         assert not next_tick.run_requests
         # A daemon started afresh (no cursor) does not request what the published manifest holds...
