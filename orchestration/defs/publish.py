@@ -28,11 +28,7 @@ COST_TABLES = [
 ]
 
 PUBLISHED_UPSTREAMS = [
-    AssetKey(["focus", "costs_v1_2"]),
-    AssetKey(["focus", "costs"]),
-    AssetKey(["marts", "daily_costs"]),
-    AssetKey(["marts", "monthly_costs"]),
-    AssetKey(["marts", "daily_costs_by_tag"]),
+    *COST_TABLES,
     AssetKey(["ml", "forecasts"]),
     AssetKey(["ml", "month_end_projections"]),
     AssetKey(["ml", "forecast_backtests"]),
@@ -59,29 +55,22 @@ def publish(context: AssetExecutionContext, settings, warehouse: DuckDBResource)
     return MaterializeResult(metadata={"path": str(target), "focus_rows": rows, "bytes": target.stat().st_size})
 
 
-@asset(
-    key="serving_snapshot_costs",
-    group_name="publish",
-    deps=COST_TABLES,
-    kinds={"duckdb"},
-    pool="warehouse",
+def _publishing_asset(key: str, deps: list[AssetKey], description: str, **extra):
+    @asset(key=key, group_name="publish", deps=deps, kinds={"duckdb"}, pool="warehouse", description=description, **extra)
+    def _publish(context: AssetExecutionContext, autostack: AutoStackSettings, warehouse: DuckDBResource) -> MaterializeResult:
+        return publish(context, autostack.get(), warehouse)
+
+    return _publish
+
+
+serving_snapshot_costs = _publishing_asset(
+    "serving_snapshot_costs", COST_TABLES,
+    "The snapshot published as soon as the run's cost tables are built and reconciled, before the ML tables are "
+    "recomputed (serving_snapshot follows with them).",
     # Among the steps ready after dbt (checks, ML), this one goes first.
     op_tags={"dagster/priority": "10"},
-    description="The snapshot published as soon as the run's cost tables are built and reconciled, before the "
-                "ML tables are recomputed (serving_snapshot follows with them).",
 )
-def serving_snapshot_costs(context: AssetExecutionContext, autostack: AutoStackSettings,
-                           warehouse: DuckDBResource) -> MaterializeResult:
-    return publish(context, autostack.get(), warehouse)
-
-
-@asset(
-    key="serving_snapshot",
-    group_name="publish",
-    deps=PUBLISHED_UPSTREAMS,
-    kinds={"duckdb"},
-    pool="warehouse",
-    description="Read-only copy of the warehouse, swapped in atomically; what the app and `autostack sql` read.",
+serving_snapshot = _publishing_asset(
+    "serving_snapshot", PUBLISHED_UPSTREAMS,
+    "Read-only copy of the warehouse, swapped in atomically; what the app and `autostack sql` read.",
 )
-def serving_snapshot(context: AssetExecutionContext, autostack: AutoStackSettings, warehouse: DuckDBResource) -> MaterializeResult:
-    return publish(context, autostack.get(), warehouse)
