@@ -302,6 +302,17 @@ def append_results(path: Path, section: str) -> None:
     path.write_text(existing + "\n" + section.rstrip() + "\n")
 
 
+def report(path: Path, section: str) -> None:
+    """Append a results section to the results file and show it."""
+    append_results(path, section)
+    print(section)
+
+
+def load_average() -> str:
+    """The machine's load now, as the sections quote it."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" (1/5/15 min) on {os.cpu_count()} cores"
+
+
 def published_focus_rows(serving_path: Path) -> int:
     """Rows of focus.costs in a serving snapshot (opened read-only)."""
     import duckdb

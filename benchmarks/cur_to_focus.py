@@ -492,8 +492,7 @@ def main(argv=None) -> int:
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
         section = render(saved["sizes"], saved["versions"], saved.get("command", "(from " + str(args.from_json) + ")"))
-        bench_lib.append_results(args.results, section)
-        print(section)
+        bench_lib.report(args.results, section)
         return 0
     import cur_data
 

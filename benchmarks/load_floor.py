@@ -12,7 +12,6 @@ the process's peak RSS. Compare with `end_to_end.py --input PATH`'s ingest and d
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from bench_lib import DATA_DIR, DOCS_RESULTS, append_results, code_version, machine_info, markdown_table  # noqa: E402
+from bench_lib import DATA_DIR, DOCS_RESULTS, code_version, load_average, machine_info, markdown_table, report  # noqa: E402
 
 READERS = (  # (reader, file name endings, options)
     ("read_parquet", (".parquet",), ""),
@@ -84,13 +83,11 @@ def main(argv=None) -> int:
         "",
         markdown_table(["reader", "files", "GB", "rows", "wall seconds", "CPU seconds"], rows),
         "",
-        f"- Peak RSS of the process: {peak:,.0f} MB. Load average at the end: "
-        + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" (1/5/15 min) on {os.cpu_count()} cores.",
+        f"- Peak RSS of the process: {peak:,.0f} MB. Load average at the end: {load_average()}.",
         "- No AutoStack code runs: this is what reading and storing these files costs DuckDB alone.",
         "",
     ])
-    append_results(args.results, section)
-    print(section)
+    report(args.results, section)
     return 0
 
 

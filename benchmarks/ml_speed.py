@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_lib import DOCS_RESULTS, append_results, code_version, machine_info, markdown_table, package_versions  # noqa: E402
+from benchmarks.bench_lib import DOCS_RESULTS, code_version, load_average, machine_info, markdown_table, package_versions, report  # noqa: E402
 from models_ml.forecast_run import ForecastConfig, ScopeSeries, forecast_many  # noqa: E402
 
 START = date(2025, 10, 17)
@@ -113,12 +113,11 @@ def main(argv=None) -> int:
         f"- Mid-month (day 15) month-end MAPE of the winners on these synthetic series: mean {mid['mape'].mean():.2%}, "
         f"median {mid['mape'].median():.2%}.",
         "- Wall time includes spawning the worker processes. The machine is shared: load average "
-        f"{load_before:.1f} before, " + " ".join(f"{x:.1f}" for x in __import__("os").getloadavg()) + " after (1/5/15 min). "
+        f"{load_before:.1f} before, {load_average()} after. "
         f"On {args.workers} otherwise idle cores the CPU seconds would take about {cpu / args.workers:.0f} s of wall time.",
         "",
     ])
-    append_results(args.results, section)
-    print(section)
+    report(args.results, section)
     return 0
 
 

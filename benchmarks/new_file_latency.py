@@ -38,7 +38,7 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(1, str(BENCH_DIR.parent))
 
 from bench_lib import (  # noqa: E402
-    DATA_DIR, DOCS_RESULTS, PROJECT_ROOT, append_results, code_version, machine_info, markdown_table, published_focus_rows,
+    DATA_DIR, DOCS_RESULTS, PROJECT_ROOT, code_version, load_average, machine_info, markdown_table, published_focus_rows, report,
 )
 
 TARGET_SECONDS = 120
@@ -274,11 +274,10 @@ def main(argv=None) -> int:
         f"every {interval} s, so a file landing just after a tick waits up to {interval} s longer than one landing "
         f"just before: here the pick-up took {requested - landed:.1f} s; the worst case is about "
         f"{total - (requested - landed) + interval:.0f} s.",
-        f"- Load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min) on {os.cpu_count()} cores.",
+        f"- Load average at the end: {load_average()}.",
         "",
     ])
-    append_results(args.results, section)
-    print(section)
+    report(args.results, section)
     return 0
 
 

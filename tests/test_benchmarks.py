@@ -219,3 +219,11 @@ def test_load_floor_loads_every_reader_group_and_counts_rows(tmp_path):
              if line.startswith("| ") and "reader" not in line}
     assert table["read_parquet"][3] == "300" and table["read_csv"][3] == "20" and table["read_json"][3] == "7"
     assert table["total"][3] == "327"
+
+
+def test_ml_speed_forecasts_and_backtests_a_few_series(tmp_path):
+    results = tmp_path / "benchmarks.md"
+    done = _run("ml_speed.py", "--series", "6", "--workers", "1", "--prophet-max", "1", "--results", str(results))
+    assert done.returncode == 0, done.stderr[-4000:]
+    text = results.read_text()
+    assert "## ML speed: 6 series forecast and backtested" in text and "- Winners: " in text
