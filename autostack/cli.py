@@ -28,6 +28,9 @@ DAGSTER_YAML = """\
 # `warehouse` pool with limit 1: DuckDB allows one writing process at a time.
 telemetry:
   enabled: false
+# No "join the community" / newsletter dialog on a user's first visit to the UI.
+nux:
+  enabled: false
 concurrency:
   pools:
     default_limit: 1
