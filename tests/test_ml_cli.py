@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -57,6 +58,13 @@ def test_anomalies_list_and_feedback_kept_in_the_app_store(published, capsys):
     assert rows, "the demo estate's planted anomalies should be listed"
     first = rows[0]
     assert first["impact"] > 0 and first["status"] == "open" and first["top_cause"]
+    assert first["feedback"] is None
+    # The table shows no feedback as '-', not as SQL's NULL.
+    assert main(["anomalies", "--all", "--scope", "sub_account"]) == 0
+    table = capsys.readouterr().out
+    lines = table.strip().splitlines()
+    feedback = lines[0].split().index("feedback")
+    assert "NULL" not in table and re.split(r"\s{2,}", lines[2].strip())[feedback] == "-"
 
     args = ["anomalies", "feedback", first["scope_type"], first["scope_value"], first["anomaly_date"],
             "--feedback", "no", "--note", "a test", "--user", "tester"]

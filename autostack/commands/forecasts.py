@@ -174,6 +174,8 @@ def cmd_anomalies(settings, args) -> int:
         span = "in the history" if args.all else f"in the {RECENT_ANOMALY_DAYS} days up to {as_of}"
         print(f"no anomalies {span} ({args.cost_view} cost); --all shows every one")
         return 0
+    if args.format == "table":  # no feedback yet reads as '-', not as SQL's NULL (csv/json keep the null)
+        rows = [(*row[:8], "-" if row[8] is None else row[8], row[9]) for row in rows]
     print(format_rows(ANOMALY_COLUMNS, rows, args.format))
     return 0
 
