@@ -80,11 +80,17 @@ def family_of(provider: str, name: str) -> str:
     return name.rsplit("-", 1)[0]
 
 
+def is_canary_region(provider: str, region: str) -> bool:
+    return provider == "azure" and region.lower().endswith("euap")
+
+
 def iter_instance_prices(provider: str, regions: tuple[str, ...] | None = None, families: tuple[str, ...] | None = None,
                          prices_csv: Path = PRICES_CSV, specs_dir: Path = SPECS_DIR) -> Iterator[dict]:
     """The provider's priced and sized instance types (on-demand price > 0), optionally of some regions/families.
 
     Each: provider, region, instance_type, family, vcpu, memory_gb, on_demand (USD/h), spot (USD/h, 0 = none).
+    Azure's EUAP regions (centraluseuap, eastus2euap) are left out: they are canary regions for testing
+    platform updates, not places to run a workload, so no price from them may be recommended.
     """
     specs = load_specs(provider, specs_dir)
     with open(prices_csv, newline="", encoding="utf-8") as fh:
@@ -93,6 +99,8 @@ def iter_instance_prices(provider: str, regions: tuple[str, ...] | None = None, 
             raise ValueError(f"{prices_csv}: expected columns {list(PRICE_COLUMNS)}, got {reader.fieldnames}")
         for line, row in enumerate(reader, start=2):
             if row["provider"] != provider or (regions is not None and row["region"] not in regions):
+                continue
+            if is_canary_region(provider, row["region"]):
                 continue
             name = row["instance_type"]
             family = family_of(provider, name)

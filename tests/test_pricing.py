@@ -126,3 +126,10 @@ def test_metrics_dirs_setting_defaults_to_the_quick_start_folder(tmp_path):
     assert settings.metrics_dirs == (tmp_path.resolve() / "demo-truth" / "metrics",)
     custom = get_settings({"AUTOSTACK_HOME": str(tmp_path), "AUTOSTACK_METRICS_DIRS": f"{tmp_path}/a, {tmp_path}/b"})
     assert custom.metrics_dirs == (Path(tmp_path / "a").resolve(), Path(tmp_path / "b").resolve())
+
+
+def test_azure_canary_regions_are_not_in_the_catalog():
+    from autostack.pricing import iter_instance_prices
+
+    regions = {row["region"] for row in iter_instance_prices("azure")}
+    assert "eastus" in regions and not {r for r in regions if r.endswith("euap")}
