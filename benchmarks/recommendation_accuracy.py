@@ -90,6 +90,14 @@ def measure(snapshot_path: Path, demo_dir: Path) -> tuple[dict, str]:
     return numbers, _markdown(numbers, per_type, false_positive, recs)
 
 
+def reproduce_command(estate: dict) -> str:
+    """The accuracy command that rebuilds `estate` (seed, scale, last day) and scores it."""
+    if None in (estate.get("seed"), estate.get("scale"), estate.get("end")):
+        return ".venv/bin/python benchmarks/accuracy.py --seed SEED --scale SCALE --end LAST_DAY"
+    return (f".venv/bin/python benchmarks/accuracy.py --seed {estate.get('seed')} --scale {estate.get('scale'):g} "
+            f"--end {estate.get('end')}")
+
+
 def _markdown(n: dict, per_type: dict, false_positive: pd.DataFrame, recs: pd.DataFrame) -> str:
     ok = {True: "met", False: "**missed**"}
     lines = [
@@ -97,8 +105,9 @@ def _markdown(n: dict, per_type: dict, false_positive: pd.DataFrame, recs: pd.Da
         "",
         "`benchmarks/recommendation_accuracy.py` on the published `ml.recommendations` against the demo "
         "estate's `ground-truth/waste.json` (waste on the last day of the history). Estate: seed "
-        f"{n['estate'].get('seed')}, scale {n['estate'].get('scale')}, {n['estate'].get('start')} .. {n['estate'].get('end')}. Reproduce: `autostack up --no-serve` (the quick "
-        "start generates this estate, metrics included), then `.venv/bin/python benchmarks/recommendation_accuracy.py`.",
+        f"{n['estate'].get('seed')}, scale {n['estate'].get('scale')}, {n['estate'].get('start')} .. {n['estate'].get('end')}. "
+        f"Reproduce: `{reproduce_command(n['estate'])}` (builds this estate, metrics included, and runs the pipeline "
+        "on it); on any loaded estate, `.venv/bin/python benchmarks/recommendation_accuracy.py`.",
         "",
         "| measure | value | target | |",
         "|---|---|---|---|",

@@ -87,6 +87,9 @@ def test_benchmark_measures_against_the_ground_truth(recs_home, demo_home):
     assert numbers["false_positive_share"] <= 0.1
     assert numbers["savings_share_of_waste_spend"] >= 0.3
     assert "| planted waste found |" in markdown
+    estate = numbers["estate"]  # the reproduce line rebuilds this very estate, not the quick start's
+    assert (f"benchmarks/accuracy.py --seed {estate['seed']} --scale {estate['scale']:g} --end {estate['end']}`"
+            in markdown), markdown
 
 
 def test_cli_lists_and_decisions_survive_a_recompute(recs_home, capsys):
