@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -290,6 +291,11 @@ def cmd_demo_data(settings: Settings, out: Path | None, months: int, end: date |
     print(f"  {'metric rows':<18} {summary.metric_rows:>12,}")
     print(f"  {summary.anomalies} anomalies and {summary.waste_items} waste items planted; {summary.files} files "
           f"in {summary.seconds:g} s")
+    metrics = Path(summary.out) / "metrics"
+    if metrics.resolve() not in settings.metrics_dirs:
+        print(f"load it with: AUTOSTACK_METRICS_DIRS={shlex.quote(str(metrics))} autostack ingest "
+              f"{shlex.quote(str(Path(summary.out) / 'exports'))}  (the variable lets the recommendations read its "
+              "utilization metrics)")
     return EXIT_OK
 
 

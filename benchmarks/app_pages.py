@@ -41,7 +41,7 @@ COLD_TARGET, CACHED_TARGET = 3.0, 1.0
 
 def build_estate(home: Path, scale: float, end: str) -> None:
     """`autostack demo-data` then `autostack ingest` (the real Dagster job) into `home`."""
-    env = {**os.environ, "AUTOSTACK_HOME": str(home)}
+    env = {**os.environ, "AUTOSTACK_HOME": str(home), "AUTOSTACK_METRICS_DIRS": str(home / "demo" / "metrics")}
     cli = [sys.executable, "-m", "autostack.cli"]
     subprocess.run([*cli, "demo-data", "--months", "13", "--end", end, "--seed", "42", "--scale", str(scale)],
                    env=env, check=True)

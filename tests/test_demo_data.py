@@ -200,6 +200,8 @@ def test_cli_demo_data(tmp_path, capsys, autostack_home):
                  "--scale", "0.2"]) == 0
     printed = capsys.readouterr().out
     assert "aws_cur2" in printed and "billing rows" in printed and "2026-03-01 .. 2026-03-05" in printed
+    # how to load it, metrics included (they are outside the folders the pipeline reads by default)
+    assert f"AUTOSTACK_METRICS_DIRS={out / 'metrics'} autostack ingest {out / 'exports'}" in printed
     summary = json.loads((out / "ground-truth" / "summary.json").read_text())
     assert summary["seed"] == 3 and summary["rows"]["aws_cur2"] > 0
     assert main(["demo-data", "--out", str(out), "--months", "0"]) == 1
