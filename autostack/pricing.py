@@ -80,8 +80,61 @@ def family_of(provider: str, name: str) -> str:
     return name.rsplit("-", 1)[0]
 
 
-def is_canary_region(provider: str, region: str) -> bool:
-    return provider == "azure" and region.lower().endswith("euap")
+# Azure regions that a subscription can use only after an access request (Microsoft's "Azure regions
+# list", learn.microsoft.com/azure/reliability/regions-list: "access to this region is restricted to
+# support specific customer scenarios, such as disaster recovery"), and names in the price data that
+# are not public regions at all.
+_AZURE_RESTRICTED = frozenset({
+    "australiacentral2", "brazilsoutheast", "francesouth", "germanynorth", "jioindiacentral", "jioindiawest",
+    "norwaywest", "southafricawest", "swedensouth", "switzerlandwest", "uaecentral",
+})
+_AZURE_NOT_PUBLIC = frozenset({"global", "eastusslv", "uknorth", "uksouth2"})
+
+
+def is_general_access_region(provider: str, region: str) -> bool:
+    """Whether any customer of the provider's public cloud can run a workload in `region` without asking.
+
+    False for Azure's EUAP canary regions (centraluseuap, eastus2euap: for testing platform updates),
+    staging regions (…stg), restricted-access regions (`_AZURE_RESTRICTED`), the sovereign clouds
+    (Azure Government usgov…/usdod…, Azure China china…, AWS GovCloud us-gov-…, AWS China cn-…),
+    operator edge sites (Azure att…, sgx…) and AWS Local Zones (us-west-2-lax-1: a zone of a region,
+    opted into per account). The catalog keeps their prices (a resource running there is still
+    priced); no recommendation proposes moving a workload to one.
+    """
+    r = region.lower()
+    if provider == "azure":
+        return not (r in _AZURE_RESTRICTED or r in _AZURE_NOT_PUBLIC or r.endswith(("euap", "stg", "stage"))
+                    or r.startswith(("usgov", "usdod", "china", "att", "sgx")))
+    if provider == "aws":
+        return not (r.startswith(("us-gov-", "cn-")) or r.count("-") > 2)
+    return True
+
+
+def cpu_architecture(provider: str, instance_type: str) -> str:
+    """"arm64" for Arm-based types (AWS Graviton: a1 and families with a g after the generation, m6g,
+    c7gn, t4g; Azure sizes with p among their feature letters, Standard_D4ps_v5; Google's t2a and
+    c4a), else "x86_64". A workload moves between the two only after a rebuild for the other one."""
+    family = family_of(provider, instance_type)
+    if provider == "aws":
+        match = re.fullmatch(r"([a-z-]+?)(\d+)([a-z-]*)", family)
+        apple_silicon = family.startswith("mac") and family != "mac1"  # mac2…: M1/M2 hosts
+        return "arm64" if family == "a1" or apple_silicon or (match is not None and "g" in match.group(3)) else "x86_64"
+    if provider == "azure":
+        match = re.match(r"[A-Z]+([a-z]*)", family)
+        return "arm64" if match is not None and "p" in match.group(1) else "x86_64"
+    return "arm64" if family.split("-")[0] in ("t2a", "c4a") else "x86_64"
+
+
+def is_burstable(provider: str, instance_type: str) -> bool:
+    """Types that run on CPU credits or a shared core (AWS t2/t3/t3a/t4g, Azure B-series, Google's
+    e2-micro/small/medium, f1-micro, g1-small): not an equivalent of a type with dedicated cores."""
+    family = family_of(provider, instance_type)
+    if provider == "aws":
+        return re.fullmatch(r"t\d+[a-z]*", family) is not None
+    if provider == "azure":
+        return family.startswith("B")
+    name = instance_type.lower()
+    return name.split("-")[0] in ("f1", "g1") or (name.startswith("e2-") and name.rsplit("-", 1)[-1] in ("micro", "small", "medium"))
 
 
 def iter_instance_prices(provider: str, regions: tuple[str, ...] | None = None, families: tuple[str, ...] | None = None,
@@ -89,8 +142,8 @@ def iter_instance_prices(provider: str, regions: tuple[str, ...] | None = None, 
     """The provider's priced and sized instance types (on-demand price > 0), optionally of some regions/families.
 
     Each: provider, region, instance_type, family, vcpu, memory_gb, on_demand (USD/h), spot (USD/h, 0 = none).
-    Azure's EUAP regions (centraluseuap, eastus2euap) are left out: they are canary regions for testing
-    platform updates, not places to run a workload, so no price from them may be recommended.
+    Every region of the price data is here, also those no recommendation may propose (see
+    `is_general_access_region`).
     """
     specs = load_specs(provider, specs_dir)
     with open(prices_csv, newline="", encoding="utf-8") as fh:
@@ -99,8 +152,6 @@ def iter_instance_prices(provider: str, regions: tuple[str, ...] | None = None, 
             raise ValueError(f"{prices_csv}: expected columns {list(PRICE_COLUMNS)}, got {reader.fieldnames}")
         for line, row in enumerate(reader, start=2):
             if row["provider"] != provider or (regions is not None and row["region"] not in regions):
-                continue
-            if is_canary_region(provider, row["region"]):
                 continue
             name = row["instance_type"]
             family = family_of(provider, name)
@@ -127,18 +178,34 @@ def memory_class(vcpu: float, memory_gb: float) -> str:
     return "memory-xl"
 
 
-_AMERICAS_AZURE = ("eastus", "westus", "centralus", "canada", "brazil", "mexico")
-_EUROPE_WORDS = ("europe", "uk", "france", "germany", "switzerland", "norway", "sweden", "poland", "italy", "spain")
+# AWS and Google name a region's geography in its first part (us-east-1, europe-west4); Azure in words.
+_GEOGRAPHY_PREFIXES = {
+    "americas": ("us", "ca", "sa", "mx", "northamerica", "southamerica"),
+    "europe": ("eu", "europe"),
+    "asia-pacific": ("ap", "asia", "australia"),
+    "middle-east": ("me", "il"),
+    "africa": ("af", "africa"),
+}
+_AZURE_GEOGRAPHY_WORDS = {
+    "americas": ("eastus", "westus", "centralus", "canada", "brazil", "mexico", "chile", "usgov", "usdod"),
+    "europe": ("europe", "uk", "france", "germany", "switzerland", "norway", "sweden", "poland", "italy", "spain",
+               "austria", "belgium", "denmark", "finland", "greece"),
+    "asia-pacific": ("asia", "australia", "japan", "korea", "india", "taiwan", "newzealand", "malaysia", "indonesia",
+                     "china", "sgx"),
+    "middle-east": ("uae", "qatar", "israel", "saudi"),
+    "africa": ("southafrica",),
+}
 
 
 def geography(region: str) -> str:
-    """A coarse geography of any cloud's region name (americas, europe, other), for like-for-like comparisons."""
-    r = region.lower().replace("-", "")
-    if r.startswith(("us", "ca", "sa", "northamerica", "southamerica")) or any(w in r for w in _AMERICAS_AZURE):
-        return "americas"
-    if r.startswith("eu") or any(w in r for w in _EUROPE_WORDS):
-        return "europe"
-    return "other"
+    """The geography of any cloud's region name (americas, europe, asia-pacific, middle-east, africa;
+    other when unknown), for like-for-like comparisons: a workload is only ever proposed to move within
+    its geography (Sydney is not offered Tel Aviv)."""
+    r = region.lower()
+    if "-" in r:
+        first = r.split("-", 1)[0]
+        return next((geo for geo, prefixes in _GEOGRAPHY_PREFIXES.items() if first in prefixes), "other")
+    return next((geo for geo, words in _AZURE_GEOGRAPHY_WORDS.items() if any(w in r for w in words)), "other")
 
 
 def load_egress_prices(path: Path = EGRESS_CSV) -> list[dict]:

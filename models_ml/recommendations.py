@@ -24,7 +24,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from autostack.pricing import HOURS_PER_MONTH, geography, memory_class
+from autostack.pricing import (HOURS_PER_MONTH, cpu_architecture, geography, is_burstable, is_general_access_region,
+                              memory_class)
 
 CONTRACT_COLUMNS = [
     "recommendation_id", "type", "provider", "billing_account_id", "sub_account_id", "resource_id", "region",
@@ -218,8 +219,9 @@ class _CatalogIndex:
     several times per machine: minutes at 10M billing rows)."""
 
     def __init__(self, catalog: pd.DataFrame, equivalents: pd.DataFrame | None = None):
-        self.frame = catalog
+        self.frame = catalog = catalog.reset_index(drop=True)  # row labels are positions (general_access)
         self._equivalents = equivalents if equivalents is not None else pd.DataFrame()
+        self._general_access = np.zeros(0, dtype=bool)
         self._rows: dict[tuple, int] = {}
         self._families: dict = {}
         self._types: dict = {}
@@ -230,6 +232,8 @@ class _CatalogIndex:
                 self._rows.setdefault(key, position)  # the first match, as a filter's .iloc[0] gave
             self._families = catalog.groupby(["provider", "region", "family"], sort=False).indices
             self._types = catalog.groupby(["provider", "instance_type"], sort=False).indices
+            self._general_access = np.array([is_general_access_region(p, r)
+                                             for p, r in zip(catalog["provider"], catalog["region"])], dtype=bool)
         if not self._equivalents.empty:
             self._equivalent_groups = self._equivalents.groupby(["provider", "region", "instance_type"], sort=False).indices
 
@@ -240,6 +244,10 @@ class _CatalogIndex:
     def family(self, provider: str, region: str, family) -> pd.DataFrame:
         """The catalog rows of one instance family in one region (in catalog order)."""
         return self.frame.iloc[self._families.get((provider, region, family), [])]
+
+    def general_access(self, rows: pd.DataFrame) -> np.ndarray:
+        """Per row of this catalog: its region is one a workload may be proposed to move to."""
+        return self._general_access[rows.index.to_numpy()] if len(rows) else np.zeros(0, dtype=bool)
 
     def same_type(self, provider: str, instance_type: str) -> pd.DataFrame:
         """The catalog rows of one instance type, every region."""
@@ -366,7 +374,7 @@ def cheaper_placements(b: _Builder, machines: pd.DataFrame, catalog: _CatalogInd
             continue
         geo = geography(m["region"])
         same = catalog.same_type(m["provider"], current["instance_type"])
-        same = same[same["region"] != m["region"]]
+        same = same[(same["region"] != m["region"]) & catalog.general_access(same)]
         same = same[same["region"].map(geography) == geo]
         if not same.empty:
             best = same.sort_values(["on_demand", "region"]).iloc[0]
@@ -563,8 +571,9 @@ def achievable_savings(recs: pd.DataFrame, statuses: tuple[str, ...] = ("open",)
 
 
 def cross_cloud_equivalents(catalog: pd.DataFrame) -> pd.DataFrame:
-    """Per (provider, region, instance type): each other cloud's cheapest type with the same vCPU count and
-    memory class in a region of the same geography."""
+    """Per (provider, region, instance type): each other cloud's cheapest type with the same vCPU count,
+    memory class, CPU architecture (x86_64 or arm64) and kind of cores (burstable or dedicated), in a
+    region of the same geography that any customer may use (`is_general_access_region`)."""
     if catalog.empty:
         return pd.DataFrame(columns=["provider", "region", "instance_type", "vcpu", "memory_gb", "memory_class",
                                      "equivalent_provider", "equivalent_region", "equivalent_instance_type",
@@ -572,15 +581,18 @@ def cross_cloud_equivalents(catalog: pd.DataFrame) -> pd.DataFrame:
     c = catalog.copy()
     c["memory_class"] = [memory_class(v, m) for v, m in zip(c["vcpu"], c["memory_gb"])]
     c["geography"] = c["region"].map(geography)
-    cheapest = (c.sort_values(["on_demand", "region", "instance_type"])
-                .drop_duplicates(["provider", "geography", "vcpu", "memory_class"])
+    c["architecture"] = [cpu_architecture(p, t) for p, t in zip(c["provider"], c["instance_type"])]
+    c["burstable"] = [is_burstable(p, t) for p, t in zip(c["provider"], c["instance_type"])]
+    like = ["geography", "vcpu", "memory_class", "architecture", "burstable"]
+    proposable = c[[is_general_access_region(p, r) for p, r in zip(c["provider"], c["region"])]]
+    cheapest = (proposable.sort_values(["on_demand", "region", "instance_type"])
+                .drop_duplicates(["provider", *like])
                 .rename(columns={"provider": "equivalent_provider", "region": "equivalent_region",
                                  "instance_type": "equivalent_instance_type", "memory_gb": "equivalent_memory_gb",
                                  "on_demand": "equivalent_on_demand"}))
     cheapest["equivalent_vcpu"] = cheapest["vcpu"]
     cheapest = cheapest[["equivalent_provider", "equivalent_region", "equivalent_instance_type", "equivalent_vcpu",
-                         "equivalent_memory_gb", "equivalent_on_demand", "geography", "vcpu", "memory_class"]]
-    merged = c[["provider", "region", "instance_type", "vcpu", "memory_gb", "memory_class", "geography"]].merge(
-        cheapest, on=["geography", "vcpu", "memory_class"])
+                         "equivalent_memory_gb", "equivalent_on_demand", *like]]
+    merged = c[["provider", "region", "instance_type", "memory_gb", *like]].merge(cheapest, on=like)
     merged = merged[merged["provider"] != merged["equivalent_provider"]]
-    return merged.drop(columns=["geography"]).reset_index(drop=True)
+    return merged.drop(columns=["geography", "architecture", "burstable"]).reset_index(drop=True)

@@ -128,8 +128,45 @@ def test_metrics_dirs_setting_defaults_to_the_quick_start_folder(tmp_path):
     assert custom.metrics_dirs == (Path(tmp_path / "a").resolve(), Path(tmp_path / "b").resolve())
 
 
-def test_azure_canary_regions_are_not_in_the_catalog():
-    from autostack.pricing import iter_instance_prices
+def test_regions_nobody_may_simply_use_are_priced_but_never_proposed():
+    from models_ml.recommendations import cross_cloud_equivalents
+    from orchestration.defs.pricing import instance_prices_frame
 
-    regions = {row["region"] for row in iter_instance_prices("azure")}
-    assert "eastus" in regions and not {r for r in regions if r.endswith("euap")}
+    prices = instance_prices_frame()
+    regions = set(zip(prices["provider"], prices["region"]))
+    # priced (a resource running there still gets its rightsizing and commitment prices) ...
+    assert {("azure", "centraluseuap"), ("azure", "eastusslv"), ("azure", "usgovvirginia"), ("azure", "uknorth"),
+            ("aws", "us-gov-west-1"), ("aws", "us-west-2-lax-1")} <= regions
+    # ... but never where a workload is sent: canary, staging, restricted-access, sovereign, edge, Local Zones
+    proposed = set(zip(cross_cloud_equivalents(prices)["equivalent_provider"],
+                       cross_cloud_equivalents(prices)["equivalent_region"]))
+    assert proposed and all(pricing.is_general_access_region(p, r) for p, r in proposed)
+    assert not {r for _, r in proposed} & {"centraluseuap", "eastus2euap", "eastusstg", "eastusslv", "uknorth",
+                                           "usgovvirginia", "chinaeast3", "attatlanta1", "us-gov-west-1",
+                                           "us-west-2-lax-1", "brazilsoutheast", "Global"}
+    assert pricing.is_general_access_region("azure", "eastus") and pricing.is_general_access_region("gcp", "us-east4")
+
+
+def test_equivalents_keep_architecture_cores_and_geography():
+    from models_ml.recommendations import cross_cloud_equivalents
+    from orchestration.defs.pricing import instance_prices_frame
+
+    eq = cross_cloud_equivalents(instance_prices_frame())
+    for column in ("provider", "equivalent_provider"):
+        assert set(eq[column]) == {"aws", "azure", "gcp"}
+    same = [(pricing.cpu_architecture(p, t), pricing.is_burstable(p, t), pricing.geography(r))
+            == (pricing.cpu_architecture(ep, et), pricing.is_burstable(ep, et), pricing.geography(er))
+            for p, t, r, ep, et, er in zip(eq["provider"], eq["instance_type"], eq["region"], eq["equivalent_provider"],
+                                           eq["equivalent_instance_type"], eq["equivalent_region"])]
+    assert all(same)
+    # an x86 machine with dedicated cores is not offered a Graviton burstable one (seen: n2-standard-8 -> t4g.2xlarge)
+    n2 = eq[(eq["provider"] == "gcp") & (eq["instance_type"] == "n2-standard-8") & (eq["region"] == "us-central1")]
+    assert len(n2) == 2 and not any(t.startswith(("t4g", "t3", "Standard_B")) for t in n2["equivalent_instance_type"])
+    assert (pricing.cpu_architecture("aws", "m7g.large"), pricing.cpu_architecture("azure", "Standard_D4ps_v5"),
+            pricing.cpu_architecture("gcp", "t2a-standard-4"), pricing.cpu_architecture("aws", "g4dn.xlarge")) == \
+        ("arm64", "arm64", "arm64", "x86_64")
+    assert pricing.is_burstable("azure", "Standard_B2s") and pricing.is_burstable("gcp", "e2-medium")
+    assert not pricing.is_burstable("gcp", "e2-standard-2") and not pricing.is_burstable("aws", "m5.large")
+    assert pricing.geography("australiaeast") == pricing.geography("ap-southeast-2") == "asia-pacific"
+    assert pricing.geography("me-west1") == pricing.geography("israelcentral") == "middle-east"
+    assert pricing.geography("mexicocentral") == "americas" and pricing.geography("southafricanorth") == "africa"
