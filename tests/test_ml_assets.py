@@ -96,6 +96,27 @@ def test_ml_assets_on_the_demo_estate(demo_warehouse):
     finally:
         con.close()
     assert kept == [("acknowledged", "planned")]
+    # Nothing those steps read changed (no new cost data, same code and options): the anomalies were
+    # kept, only the feedback applied; the forecasts are kept too. A change in the marts recomputes.
+    assert _recomputed(again) == {"ml/anomalies": False}
+    assert _recomputed(materialize([ml.ml_forecasts], resources=_resources(settings))) == {
+        "ml/forecasts": False, "ml/month_end_projections": None, "ml/forecast_backtests": None}
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        con.execute("UPDATE marts.daily_scope_costs SET billed_cost = billed_cost + 1 WHERE charge_date = "
+                    "(SELECT max(charge_date) FROM marts.daily_scope_costs) AND scope_type = 'total'")
+    finally:
+        con.close()
+    assert _recomputed(materialize([ml.ml_anomalies], resources=_resources(settings))) == {"ml/anomalies": True}
+
+
+def _recomputed(result) -> dict[str, bool | None]:
+    """Per materialized asset: its "recomputed" metadata (None when it has none)."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        value = event.materialization.metadata.get("recomputed")
+        found["/".join(event.asset_key.path)] = None if value is None else value.value
+    return found
 
 
 def _synthetic_warehouse(path, days: int, spike_day: int | None = None) -> None:

@@ -9,6 +9,7 @@ pure functions of `models_ml`, write `ml.*`. The as-of date is the data's last c
 import json
 import os
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,51 @@ def write_table(con, name: str, frame: pd.DataFrame) -> None:
         con.unregister("ml_frame")
 
 
+# --------------------------------------------------------------------------- unchanged inputs
+INPUT_STATE_TABLE = "ingest.ml_input_state"
+_CODE_FILES = sorted((Path(__file__).resolve().parents[2] / "models_ml").glob("*.py")) + [Path(__file__).resolve()]
+
+
+def input_fingerprint(con, step: str, options: dict) -> str:
+    """Changes whenever a recompute of `step` could give another answer: the marts it reads, the FOCUS
+    columns its root causes and billing checks read (hashed row by row), the models_ml and this
+    module's code, and its options. Equal fingerprints mean the step's tables are already its answer
+    (a run that only loaded metrics, or a refresh with no new file)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{step}\0{json.dumps(options, sort_keys=True, default=str)}\0".encode())
+    for path in _CODE_FILES:
+        digest.update(path.read_bytes())
+    tables = {name for (name,) in con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() UNION ALL "
+        "SELECT schema_name || '.' || view_name FROM duckdb_views()").fetchall()}
+    for table in ("marts.daily_costs", "marts.daily_scope_costs"):
+        if table in tables:
+            digest.update(repr(con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {table}").fetchall()).encode())
+    if "focus.costs" in tables:
+        digest.update(repr(con.execute(
+            "SELECT count(*), sum(hash(ChargePeriodStart, ProviderName, BillingAccountId, SubAccountId, ServiceName, "
+            "RegionId, ResourceId, x_UsageType, CAST(Tags AS VARCHAR), BilledCost, EffectiveCost, ListCost)) "
+            "FROM focus.costs").fetchall()).encode())
+    return digest.hexdigest()
+
+
+def inputs_unchanged(con, step: str, fingerprint: str, outputs: tuple[str, ...]) -> bool:
+    """True when `step` last ran on inputs with this fingerprint and its output tables are still there."""
+    present = {name for (name,) in con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE schema_name IN ('ml', 'ingest')").fetchall()}
+    if not {f"ml.{name}" for name in outputs} | {INPUT_STATE_TABLE} <= present:
+        return False
+    rows = con.execute(f"SELECT fingerprint FROM {INPUT_STATE_TABLE} WHERE step = ?", [step]).fetchall()
+    return rows == [(fingerprint,)]
+
+
+def record_inputs(con, step: str, fingerprint: str) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ingest")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {INPUT_STATE_TABLE} (step VARCHAR PRIMARY KEY, fingerprint VARCHAR)")
+    con.execute(f"INSERT OR REPLACE INTO {INPUT_STATE_TABLE} VALUES (?, ?)", [step, fingerprint])
+
+
 # --------------------------------------------------------------------------- forecasts
 def compute_forecasts(con, tag_keys: tuple[str, ...], as_of: date | None = None,
                       config: ForecastConfig = ForecastConfig(), workers: int | None = None,
@@ -139,16 +185,26 @@ def compute_forecasts(con, tag_keys: tuple[str, ...], as_of: date | None = None,
 )
 def ml_forecasts(context: AssetExecutionContext, autostack: AutoStackSettings, warehouse: DuckDBResource):
     settings = autostack.get()
+    outputs = ("forecasts", "month_end_projections", "forecast_backtests")
     with warehouse.get_connection() as con:
-        tables = compute_forecasts(con, settings.forecast_tag_keys, workers=min(os.cpu_count() or 1, 4),
-                                   prophet_max=PROPHET_MAX_SERIES)
-        for name, frame in tables.items():
-            write_table(con, name, frame)
+        fingerprint = input_fingerprint(con, "forecasts", {"tag_keys": settings.forecast_tag_keys,
+                                                           "prophet_max": PROPHET_MAX_SERIES, "config": ForecastConfig()})
+        kept = inputs_unchanged(con, "forecasts", fingerprint, outputs)
+        if kept:
+            context.log.info("cost data, code and options unchanged since the forecasts were computed: kept")
+            tables = {name: con.execute(f"SELECT * FROM ml.{name}").df() for name in outputs}
+        else:
+            tables = compute_forecasts(con, settings.forecast_tag_keys, workers=min(os.cpu_count() or 1, 4),
+                                       prophet_max=PROPHET_MAX_SERIES)
+            for name, frame in tables.items():
+                write_table(con, name, frame)
+            record_inputs(con, "forecasts", fingerprint)
     projections = tables["month_end_projections"]
     as_of = str(projections["as_of_date"].iloc[0]) if len(projections) else None
     models = tables["forecast_backtests"].query("selected and origin == 'all'")["model"].value_counts().to_dict()
     yield MaterializeResult(asset_key=FORECASTS, metadata={"as_of_date": as_of, "rows": len(tables["forecasts"]),
-                                                           "scopes": len(projections), "models": json.dumps(models)})
+                                                           "scopes": len(projections), "models": json.dumps(models),
+                                                           "recomputed": not kept})
     yield MaterializeResult(asset_key=PROJECTIONS, metadata={"as_of_date": as_of, "rows": len(projections)})
     yield MaterializeResult(asset_key=BACKTESTS, metadata={"as_of_date": as_of, "rows": len(tables["forecast_backtests"])})
 
@@ -263,11 +319,18 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
         found = found[keep].reset_index(drop=True)
         causes = [c for c, k in zip(causes, keep) if k]
     found["as_of_date"] = as_of
+    found["root_causes"] = causes
+    return with_feedback(found, feedback)
+
+
+def with_feedback(found: pd.DataFrame, feedback: list[dict]) -> pd.DataFrame:
+    """The anomalies with the status and feedback people gave (app store rows), in the published columns."""
+    found = found.copy()
     known = {(f["scope_type"], f["scope_value"], f["cost_view"], f["anomaly_date"]): f for f in feedback}
-    keys = list(zip(found["scope_type"], found["scope_value"], found["cost_view"], found["anomaly_date"]))
+    keys = list(zip(found["scope_type"], found["scope_value"], found["cost_view"],
+                    [pd.Timestamp(d).date() for d in found["anomaly_date"]]))
     found["status"] = [known[k]["status"] if k in known else "open" for k in keys]
     found["feedback"] = [known[k]["feedback"] if k in known else None for k in keys]
-    found["root_causes"] = causes
     columns = [*an.ANOMALY_COLUMNS, "status", "feedback", "root_causes", "as_of_date"]
     return found[columns].astype({"status": "object", "feedback": "object", "root_causes": "object"})
 
@@ -288,10 +351,20 @@ def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, w
     settings = autostack.get()
     config = an.AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
     with warehouse.get_connection() as con:
-        frame = compute_anomalies(con, settings.forecast_tag_keys, config, get_all(settings))
+        fingerprint = input_fingerprint(con, "anomalies", {"tag_keys": settings.forecast_tag_keys, "config": config})
+        kept = inputs_unchanged(con, "anomalies", fingerprint, ("anomalies",))
+        if kept:  # the same anomalies; only people's status and feedback can have changed
+            context.log.info("cost data, code and options unchanged since the anomalies were computed: kept, "
+                             "status and feedback refreshed from the app store")
+            frame = with_feedback(con.execute("SELECT * FROM ml.anomalies").df(), get_all(settings))
+        else:
+            frame = compute_anomalies(con, settings.forecast_tag_keys, config, get_all(settings))
         write_table(con, "anomalies", frame)
+        if not kept:
+            record_inputs(con, "anomalies", fingerprint)
     return MaterializeResult(metadata={"anomalies": len(frame), "scopes": int(frame[["scope_type", "scope_value"]].drop_duplicates().shape[0]),
-                                       "min_impact": config.min_impact, "min_relative": config.min_relative})
+                                       "min_impact": config.min_impact, "min_relative": config.min_relative,
+                                       "recomputed": not kept})
 
 
 # --------------------------------------------------------------------------- checks
