@@ -110,10 +110,15 @@ def test_cli_lists_and_decisions_survive_a_recompute(recs_home, capsys):
     assert main(["recommendations", "dismiss", "zzzz"]) == 1
     assert "no recommendation with id 'zzzz'" in capsys.readouterr().err
     # Recompute: the same ids come back, and the decision is joined in from the app store.
-    _materialize(settings)
+    rerun = _materialize(settings)
     again = {r["recommendation_id"]: r["status"] for r in _read(settings, "SELECT recommendation_id, status FROM ml.recommendations")}
     assert set(again) == {r["recommendation_id"] for r in rows}
     assert again[target["recommendation_id"]] == "done"
+    # Nothing they read changed: kept rather than recomputed, the decision joined in, the checks still run.
+    recomputed = [e.materialization.metadata["recomputed"].value for e in rerun.get_asset_materialization_events()
+                  if e.asset_key.path == ["ml", "recommendations"]]
+    assert recomputed == [False]
+    assert all(e.passed for e in rerun.get_asset_check_evaluations())
     import pandas as pd
 
     frame = pd.DataFrame(_read(settings, "SELECT resource_id, recommendation_id, CAST(monthly_savings AS DOUBLE) AS "

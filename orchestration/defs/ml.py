@@ -32,6 +32,7 @@ from models_ml import anomalies as an
 from models_ml.asof import last_complete_day
 from models_ml.forecast_run import ForecastConfig, ScopeSeries, forecast_many
 from models_ml.scopes import dense_series
+from orchestration.defs import inputs_state
 from orchestration.resources import AutoStackSettings
 
 DAILY_SCOPE_COSTS = AssetKey(["marts", "daily_scope_costs"])
@@ -113,48 +114,11 @@ def write_table(con, name: str, frame: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- unchanged inputs
-INPUT_STATE_TABLE = "ingest.ml_input_state"
-_CODE_FILES = sorted((Path(__file__).resolve().parents[2] / "models_ml").glob("*.py")) + [Path(__file__).resolve()]
-
-
-def input_fingerprint(con, step: str, options: dict) -> str:
-    """Changes whenever a recompute of `step` could give another answer: the marts it reads, the FOCUS
-    columns its root causes and billing checks read (hashed row by row), the models_ml and this
-    module's code, and its options. Equal fingerprints mean the step's tables are already its answer
-    (a run that only loaded metrics, or a refresh with no new file)."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{step}\0{json.dumps(options, sort_keys=True, default=str)}\0".encode())
-    for path in _CODE_FILES:
-        digest.update(path.read_bytes())
-    tables = {name for (name,) in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() UNION ALL "
-        "SELECT schema_name || '.' || view_name FROM duckdb_views()").fetchall()}
-    for table in ("marts.daily_costs", "marts.daily_scope_costs"):
-        if table in tables:
-            digest.update(repr(con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {table}").fetchall()).encode())
-    if "focus.costs" in tables:
-        digest.update(repr(con.execute(
-            "SELECT count(*), sum(hash(ChargePeriodStart, ProviderName, BillingAccountId, SubAccountId, ServiceName, "
-            "RegionId, ResourceId, x_UsageType, CAST(Tags AS VARCHAR), BilledCost, EffectiveCost, ListCost)) "
-            "FROM focus.costs").fetchall()).encode())
-    return digest.hexdigest()
-
-
-def inputs_unchanged(con, step: str, fingerprint: str, outputs: tuple[str, ...]) -> bool:
-    """True when `step` last ran on inputs with this fingerprint and its output tables are still there."""
-    present = {name for (name,) in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE schema_name IN ('ml', 'ingest')").fetchall()}
-    if not {f"ml.{name}" for name in outputs} | {INPUT_STATE_TABLE} <= present:
-        return False
-    rows = con.execute(f"SELECT fingerprint FROM {INPUT_STATE_TABLE} WHERE step = ?", [step]).fetchall()
-    return rows == [(fingerprint,)]
-
-
-def record_inputs(con, step: str, fingerprint: str) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS ingest")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {INPUT_STATE_TABLE} (step VARCHAR PRIMARY KEY, fingerprint VARCHAR)")
-    con.execute(f"INSERT OR REPLACE INTO {INPUT_STATE_TABLE} VALUES (?, ?)", [step, fingerprint])
+ML_CODE = sorted((inputs_state.ROOT / "models_ml").glob("*.py")) + [Path(__file__).resolve()]
+# What forecasts and anomalies read: the scope marts, and focus.costs' columns behind root causes and billing checks.
+ML_INPUTS = {"marts.daily_costs": None, "marts.daily_scope_costs": None,
+             "focus.costs": "ChargePeriodStart, ProviderName, BillingAccountId, SubAccountId, ServiceName, RegionId, "
+                            "ResourceId, x_UsageType, CAST(Tags AS VARCHAR), BilledCost, EffectiveCost, ListCost"}
 
 
 # --------------------------------------------------------------------------- forecasts
@@ -187,9 +151,10 @@ def ml_forecasts(context: AssetExecutionContext, autostack: AutoStackSettings, w
     settings = autostack.get()
     outputs = ("forecasts", "month_end_projections", "forecast_backtests")
     with warehouse.get_connection() as con:
-        fingerprint = input_fingerprint(con, "forecasts", {"tag_keys": settings.forecast_tag_keys,
-                                                           "prophet_max": PROPHET_MAX_SERIES, "config": ForecastConfig()})
-        kept = inputs_unchanged(con, "forecasts", fingerprint, outputs)
+        fingerprint = inputs_state.fingerprint(con, "forecasts", {"tag_keys": settings.forecast_tag_keys,
+                                                                  "prophet_max": PROPHET_MAX_SERIES,
+                                                                  "config": ForecastConfig()}, ML_INPUTS, ML_CODE)
+        kept = inputs_state.unchanged(con, "forecasts", fingerprint, tuple(f"ml.{name}" for name in outputs))
         if kept:
             context.log.info("cost data, code and options unchanged since the forecasts were computed: kept")
             tables = {name: con.execute(f"SELECT * FROM ml.{name}").df() for name in outputs}
@@ -198,7 +163,7 @@ def ml_forecasts(context: AssetExecutionContext, autostack: AutoStackSettings, w
                                        prophet_max=PROPHET_MAX_SERIES)
             for name, frame in tables.items():
                 write_table(con, name, frame)
-            record_inputs(con, "forecasts", fingerprint)
+            inputs_state.record(con, "forecasts", fingerprint)
     projections = tables["month_end_projections"]
     as_of = str(projections["as_of_date"].iloc[0]) if len(projections) else None
     models = tables["forecast_backtests"].query("selected and origin == 'all'")["model"].value_counts().to_dict()
@@ -351,8 +316,9 @@ def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, w
     settings = autostack.get()
     config = an.AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
     with warehouse.get_connection() as con:
-        fingerprint = input_fingerprint(con, "anomalies", {"tag_keys": settings.forecast_tag_keys, "config": config})
-        kept = inputs_unchanged(con, "anomalies", fingerprint, ("anomalies",))
+        fingerprint = inputs_state.fingerprint(con, "anomalies", {"tag_keys": settings.forecast_tag_keys, "config": config},
+                                               ML_INPUTS, ML_CODE)
+        kept = inputs_state.unchanged(con, "anomalies", fingerprint, ("ml.anomalies",))
         if kept:  # the same anomalies; only people's status and feedback can have changed
             context.log.info("cost data, code and options unchanged since the anomalies were computed: kept, "
                              "status and feedback refreshed from the app store")
@@ -361,7 +327,7 @@ def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, w
             frame = compute_anomalies(con, settings.forecast_tag_keys, config, get_all(settings))
         write_table(con, "anomalies", frame)
         if not kept:
-            record_inputs(con, "anomalies", fingerprint)
+            inputs_state.record(con, "anomalies", fingerprint)
     return MaterializeResult(metadata={"anomalies": len(frame), "scopes": int(frame[["scope_type", "scope_value"]].drop_duplicates().shape[0]),
                                        "min_impact": config.min_impact, "min_relative": config.min_relative,
                                        "recomputed": not kept})

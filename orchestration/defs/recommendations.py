@@ -8,6 +8,7 @@ a recommendation's id is a hash of its type, resource and proposal.
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -24,7 +25,8 @@ from dagster_duckdb import DuckDBResource
 
 from autostack.store.recommendations import get_statuses
 from models_ml import recommendations as rec
-from orchestration.defs.ml import read_as_of
+from orchestration.defs import inputs_state
+from orchestration.defs.ml import ML_CODE, read_as_of
 from orchestration.defs.metrics import UTILIZATION_DAILY, ensure_metrics_tables
 from orchestration.defs.pricing import EGRESS_PRICES, INSTANCE_EQUIVALENTS, INSTANCE_PRICES, read_catalog, read_equivalents
 from orchestration.resources import AutoStackSettings
@@ -95,6 +97,19 @@ def compute(con, statuses: dict[str, str], as_of: date | None = None) -> tuple[p
     return rec.apply_states(recs, statuses), as_of
 
 
+# Everything the recommendations read (every FOCUS column: the rules read many), and their code.
+RECOMMENDATION_INPUTS = {"focus.costs": None, "marts.daily_costs": None, "metrics.utilization_daily": None,
+                         "pricing.instance_prices": None, "pricing.instance_equivalents": None,
+                         "pricing.egress_prices": None}
+RECOMMENDATION_CODE = [*ML_CODE, Path(__file__).resolve(), inputs_state.ROOT / "autostack" / "pricing.py"]
+
+
+def read_published(con) -> pd.DataFrame:
+    """ml.recommendations as compute() returns them (evidence as JSON text, savings as floats)."""
+    return con.execute("SELECT * REPLACE (CAST(evidence AS VARCHAR) AS evidence, "
+                       "CAST(monthly_savings AS DOUBLE) AS monthly_savings) FROM ml.recommendations").df()
+
+
 def write(con, recs: pd.DataFrame) -> None:
     """Replace ml.recommendations atomically with exactly the contract columns."""
     con.execute("CREATE SCHEMA IF NOT EXISTS ml")
@@ -163,15 +178,27 @@ def recommendations(context: AssetExecutionContext, autostack: AutoStackSettings
     settings = autostack.get()
     statuses = get_statuses(settings)
     with warehouse.get_connection() as con:
-        recs, as_of = compute(con, statuses)
+        ensure_metrics_tables(con)
+        fingerprint = inputs_state.fingerprint(con, "recommendations", {"lookback_days": LOOKBACK_DAYS},
+                                               RECOMMENDATION_INPUTS, RECOMMENDATION_CODE)
+        kept = inputs_state.unchanged(con, "recommendations", fingerprint, ("ml.recommendations",))
+        if kept:  # the same recommendations; only people's decisions can have changed
+            context.log.info("cost data, metrics, prices, code and options unchanged since the recommendations "
+                             "were computed: kept, decisions refreshed from the app store")
+            recs = rec.apply_states(read_published(con), statuses)
+            as_of = read_as_of(con)
+        else:
+            recs, as_of = compute(con, statuses)
         write(con, recs)
+        if not kept:
+            inputs_state.record(con, "recommendations", fingerprint)
     doubles, over = double_counting_problems(recs), savings_over_cost(recs)
     by_type = ["| type | count | monthly savings |", "|---|---|---|"] + [
         f"| {t} | {len(g)} | {g['monthly_savings'].sum():.2f} |" for t, g in recs.groupby("type")]
     yield MaterializeResult(metadata={
         "as_of_date": str(as_of), "recommendations": len(recs),
         "achievable_monthly_savings": rec.achievable_savings(recs) if not recs.empty else 0.0,
-        "by_type": MetadataValue.md("\n".join(by_type)),
+        "by_type": MetadataValue.md("\n".join(by_type)), "recomputed": not kept,
     })
     yield AssetCheckResult(check_name="no_resource_savings_counted_twice", passed=not doubles,
                            severity=AssetCheckSeverity.ERROR, description=f"{len(doubles)} problem(s)",
