@@ -472,6 +472,9 @@ def root_causes(value) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- recommendations
+RECOMMENDATION_PICKER_LIMIT = 200  # recommendations the evidence picker lists (the largest)
+
+
 def recommendations() -> pd.DataFrame | None:
     if not has_table("ml.recommendations"):
         return None

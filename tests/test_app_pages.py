@@ -282,6 +282,29 @@ def test_recommendations_totals_and_decisions_persist(app_home):
     assert metric(at, "Savings done").value == money(top[6])
 
 
+def test_recommendation_picker_lists_the_largest_and_the_one_picked_in_a_table(app_home, monkeypatch):
+    from app import data
+
+    monkeypatch.setattr(data, "RECOMMENDATION_PICKER_LIMIT", 2)  # the fixture has more than two
+    at = open_page("recommendations")
+    ranked = [r[0] for r in sorted(RECOMMENDATIONS, key=lambda r: (-r[6], r[0]))]
+    picker = at.selectbox(key="recommendation_pick")
+    assert picker.options == [picker.format_func(i) for i in ranked[:2]] and picker.value == ranked[0]
+    assert any("The 2 largest of" in c.value for c in at.caption)
+    # selecting a row in a type's table (its callback sets the pick): that one is shown, also beyond the largest.
+    # (AppTest cannot select a table row, nor change a selectbox to a value its last options lack: a new session
+    # starts with the pick the callback would have set.)
+    smallest = ranked[-1]
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state["recommendation_pick"] = smallest
+    at.switch_page("app_pages/recommendations.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    picker = at.selectbox(key="recommendation_pick")
+    assert picker.value == smallest and len(picker.options) == 3
+    action = next(r[8] for r in RECOMMENDATIONS if r[0] == smallest)
+    assert any(action in m.value for m in at.markdown if "**Action:**" in m.value)
+
+
 # --------------------------------------------------------------------------- data sources
 def test_data_sources_files_checks_and_refresh_request(app_home):
     at = open_page("data_sources")

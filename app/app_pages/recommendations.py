@@ -2,11 +2,21 @@
 (persisted in the app store); the total achievable savings."""
 
 import json
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from app import data, widgets
+
+PICK = "recommendation_pick"
+
+
+def _pick_from_table(table_key: str, ids: tuple[str, ...]) -> None:
+    """A row selected in a type's table becomes the recommendation whose evidence is shown."""
+    rows = st.session_state[table_key].selection.rows
+    if rows:
+        st.session_state[PICK] = ids[rows[0]]
 
 st.title("Recommendations")
 recs = widgets.page_data(data.recommendations, computed_by="Recommendations")
@@ -40,16 +50,30 @@ for index, (kind, group) in enumerate(shown.groupby("type", sort=False)):
                           expanded=index == 0, key=f"recommendations_{kind}", on_change="rerun")
     if section.open:
         with section:
+            table_key = f"recommendation_table_{kind}"
             st.dataframe(group[[c for c in columns if c in group.columns]], hide_index=True, width="stretch",
-                         column_config={"monthly_savings": st.column_config.NumberColumn(format="%.2f")})
+                         column_config={"monthly_savings": st.column_config.NumberColumn(format="%.2f")},
+                         key=table_key, selection_mode="single-row",
+                         on_select=partial(_pick_from_table, table_key, tuple(group["recommendation_id"])))
 
 if shown.empty:
     st.info("No recommendations with these statuses.")
     st.stop()
 st.subheader("Evidence and decision")
+# The picker lists the largest (in the chosen order), not all of them (thousands on a large estate), plus
+# the one picked by selecting a row in a table above.
+choices = list(shown["recommendation_id"].head(data.RECOMMENDATION_PICKER_LIMIT))
+if st.session_state.get(PICK) in set(shown["recommendation_id"]) - set(choices):
+    choices.append(st.session_state[PICK])
+elif st.session_state.get(PICK) not in choices:
+    st.session_state.pop(PICK, None)  # filtered out since it was picked
+listed = shown[shown["recommendation_id"].isin(choices)]
 labels = {r.recommendation_id: f"{r.type} · {r.resource_id} · {widgets.money(r.monthly_savings, currency)}/month"
-          for r in shown.itertuples()}
-picked = st.selectbox("Recommendation", list(labels), format_func=labels.get, key="recommendation_pick")
+          for r in listed.itertuples()}
+picked = st.selectbox("Recommendation", choices, format_func=labels.get, key=PICK)
+if len(shown) > data.RECOMMENDATION_PICKER_LIMIT:
+    st.caption(f"The {data.RECOMMENDATION_PICKER_LIMIT} largest of {len(shown):,} are listed here; select a row in "
+               "a table above to see any other.")
 row = shown[shown["recommendation_id"] == picked].iloc[0]
 st.markdown(f"**Action:** {row['action']}  \n**Current:** {row['current']} → **proposed:** {row['proposed']}  \n"
             f"**Confidence:** {row['confidence']} · **status:** {row['status']}")
