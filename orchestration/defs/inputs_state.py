@@ -16,14 +16,19 @@ STATE_TABLE = "ingest.ml_input_state"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _present(con, views: bool) -> set[str]:
+    sql = "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+    if views:
+        sql += " UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views()"
+    return {name for (name,) in con.execute(sql).fetchall()}
+
+
 def fingerprint(con, step: str, options: dict, tables: dict[str, str | None], code: list[Path]) -> str:
     """tables: table or view -> the SQL expression list to hash per row (None: every column)."""
     digest = hashlib.sha256(f"{step}\0{json.dumps(options, sort_keys=True, default=str)}\0".encode())
     for path in code:
         digest.update(path.read_bytes())
-    present = {name for (name,) in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() UNION ALL "
-        "SELECT schema_name || '.' || view_name FROM duckdb_views()").fetchall()}
+    present = _present(con, views=True)
     for table, columns in sorted(tables.items()):
         if table in present:
             expression = "sum(hash(COLUMNS(*)))" if columns is None else f"sum(hash({columns}))"
@@ -31,13 +36,15 @@ def fingerprint(con, step: str, options: dict, tables: dict[str, str | None], co
     return digest.hexdigest()
 
 
-def unchanged(con, step: str, value: str, outputs: tuple[str, ...]) -> bool:
-    """True when `step` last computed its `outputs` (schema.table) from inputs with this fingerprint."""
-    present = {name for (name,) in con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
-    if not {*outputs, STATE_TABLE} <= present:
-        return False
-    return con.execute(f"SELECT fingerprint FROM {STATE_TABLE} WHERE step = ?", [step]).fetchall() == [(value,)]
+def kept(con, step: str, options: dict, tables: dict[str, str | None], code: list[Path],
+         outputs: tuple[str, ...]) -> tuple[bool, str]:
+    """(whether `step` last computed its `outputs` (schema.table, still there) from inputs with this
+    fingerprint, the fingerprint to `record` after computing again)."""
+    value = fingerprint(con, step, options, tables, code)
+    if not {*outputs, STATE_TABLE} <= _present(con, views=False):
+        return False, value
+    recorded = con.execute(f"SELECT fingerprint FROM {STATE_TABLE} WHERE step = ?", [step]).fetchall()
+    return recorded == [(value,)], value
 
 
 def record(con, step: str, value: str) -> None:

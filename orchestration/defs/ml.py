@@ -151,10 +151,9 @@ def ml_forecasts(context: AssetExecutionContext, autostack: AutoStackSettings, w
     settings = autostack.get()
     outputs = ("forecasts", "month_end_projections", "forecast_backtests")
     with warehouse.get_connection() as con:
-        fingerprint = inputs_state.fingerprint(con, "forecasts", {"tag_keys": settings.forecast_tag_keys,
-                                                                  "prophet_max": PROPHET_MAX_SERIES,
-                                                                  "config": ForecastConfig()}, ML_INPUTS, ML_CODE)
-        kept = inputs_state.unchanged(con, "forecasts", fingerprint, tuple(f"ml.{name}" for name in outputs))
+        options = {"tag_keys": settings.forecast_tag_keys, "prophet_max": PROPHET_MAX_SERIES, "config": ForecastConfig()}
+        kept, fingerprint = inputs_state.kept(con, "forecasts", options, ML_INPUTS, ML_CODE,
+                                              tuple(f"ml.{name}" for name in outputs))
         if kept:
             context.log.info("cost data, code and options unchanged since the forecasts were computed: kept")
             tables = {name: con.execute(f"SELECT * FROM ml.{name}").df() for name in outputs}
@@ -316,9 +315,8 @@ def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, w
     settings = autostack.get()
     config = an.AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
     with warehouse.get_connection() as con:
-        fingerprint = inputs_state.fingerprint(con, "anomalies", {"tag_keys": settings.forecast_tag_keys, "config": config},
-                                               ML_INPUTS, ML_CODE)
-        kept = inputs_state.unchanged(con, "anomalies", fingerprint, ("ml.anomalies",))
+        kept, fingerprint = inputs_state.kept(con, "anomalies", {"tag_keys": settings.forecast_tag_keys, "config": config},
+                                              ML_INPUTS, ML_CODE, ("ml.anomalies",))
         if kept:  # the same anomalies; only people's status and feedback can have changed
             context.log.info("cost data, code and options unchanged since the anomalies were computed: kept, "
                              "status and feedback refreshed from the app store")

@@ -179,9 +179,8 @@ def recommendations(context: AssetExecutionContext, autostack: AutoStackSettings
     statuses = get_statuses(settings)
     with warehouse.get_connection() as con:
         ensure_metrics_tables(con)
-        fingerprint = inputs_state.fingerprint(con, "recommendations", {"lookback_days": LOOKBACK_DAYS},
-                                               RECOMMENDATION_INPUTS, RECOMMENDATION_CODE)
-        kept = inputs_state.unchanged(con, "recommendations", fingerprint, ("ml.recommendations",))
+        kept, fingerprint = inputs_state.kept(con, "recommendations", {"lookback_days": LOOKBACK_DAYS},
+                                              RECOMMENDATION_INPUTS, RECOMMENDATION_CODE, ("ml.recommendations",))
         if kept:  # the same recommendations; only people's decisions can have changed
             context.log.info("cost data, metrics, prices, code and options unchanged since the recommendations "
                              "were computed: kept, decisions refreshed from the app store")
