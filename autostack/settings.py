@@ -38,6 +38,8 @@ class Settings:
     forecast_tag_keys: tuple[str, ...] = DEFAULT_FORECAST_TAG_KEYS
     anomaly_min_impact: float = 5.0  # dollars a day above expected
     anomaly_min_relative: float = 0.2  # of expected
+    anomaly_min_total_impact: float = 50.0  # dollars over one anomaly's days
+    anomaly_min_total_relative: float = 0.4  # of its expected cost over its days
     metrics_dirs_override: tuple[Path, ...] = ()
     cloudwatch_regions: tuple[str, ...] = ()  # optional: AWS regions whose EC2 utilization CloudWatch provides
     cloudwatch_endpoint_url: str | None = None
@@ -119,6 +121,8 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         forecast_tag_keys=_split_list(env.get("AUTOSTACK_FORECAST_TAG_KEYS")) or DEFAULT_FORECAST_TAG_KEYS,
         anomaly_min_impact=float(env.get("AUTOSTACK_ANOMALY_MIN_IMPACT", "5")),
         anomaly_min_relative=float(env.get("AUTOSTACK_ANOMALY_MIN_RELATIVE", "0.2")),
+        anomaly_min_total_impact=float(env.get("AUTOSTACK_ANOMALY_MIN_TOTAL_IMPACT", "50")),
+        anomaly_min_total_relative=float(env.get("AUTOSTACK_ANOMALY_MIN_TOTAL_RELATIVE", "0.4")),
         cloudwatch_regions=_split_list(env.get("AUTOSTACK_CLOUDWATCH_REGIONS")),
         cloudwatch_endpoint_url=env.get("AUTOSTACK_CLOUDWATCH_ENDPOINT_URL") or None,
         metrics_dirs_override=tuple(Path(p).expanduser().resolve() for p in _split_list(env.get("AUTOSTACK_METRICS_DIRS"))),

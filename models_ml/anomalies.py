@@ -30,6 +30,12 @@ Days of month that carried a recurring charge in any of the last three months (a
 the 1st, a reservation on the 3rd) are not judged: the charge's amount changes with purchases,
 which are not usage incidents. The first five weeks of a series are its baseline.
 
+An anomaly (reported days of one scope with gaps up to `run_gap_days`) is kept when its total
+impact reaches `min_total_impact` dollars and `min_total_relative` of its total expected cost
+(`_material`), as AWS Cost Anomaly Detection's total-impact alert thresholds: a day a little above
+its range on a noisy usage, or one more small machine for a week, is not an incident to act on.
+The defaults ($50, 40%) were chosen on the demo estate's development seeds (docs/accuracy.md).
+
 Only increases are flagged: cost going down is not an incident to alert on (as in AWS Cost
 Anomaly Detection). A rise that list cost does not share (`credits_explain`: a promotion credit
 ended, a commitment lapsed) is a billing change, not a usage anomaly; the ML asset leaves it out,
@@ -65,6 +71,15 @@ class AnomalyConfig:
     run_gap_days: int = 2
     relative_floor: float = 0.02
     position_months: int = 3  # months of history the day-of-month factors are read from (0: none)
+    min_total_impact: float = 50.0  # dollars over one anomaly's days (AWS: ANOMALY_TOTAL_IMPACT_ABSOLUTE)
+    min_total_relative: float = 0.4  # its total impact / its total expected cost (ANOMALY_TOTAL_IMPACT_PERCENTAGE)
+
+    @classmethod
+    def from_settings(cls, settings) -> AnomalyConfig:
+        """The thresholds people configure (`autostack.settings.Settings`: AUTOSTACK_ANOMALY_*)."""
+        return cls(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative,
+                   min_total_impact=settings.anomaly_min_total_impact,
+                   min_total_relative=settings.anomaly_min_total_relative)
 
 
 def _median4(values: list[float]) -> float:
@@ -112,7 +127,31 @@ def detect(values: np.ndarray, start: date, config: AnomalyConfig = AnomalyConfi
         else:
             found.extend(flagged[t] for t in run if not _recurs_monthly(values, start, t, flagged[t]["impact"]))
         i += 1
-    return found
+    return _material(found, config)
+
+
+def _material(found: list[dict], config: AnomalyConfig) -> list[dict]:
+    """The anomalies (reported days with gaps up to `run_gap_days`) whose total impact reaches both
+    `min_total_impact` dollars and `min_total_relative` of their total expected cost.
+
+    As AWS Cost Anomaly Detection's alert thresholds, which judge an anomaly's total impact over its
+    days, not a day's: a day a little above its range (a busy day of a log-normal usage, one more
+    small machine for a week) is not an incident to act on, while an anomaly still going on reaches
+    the thresholds as its days add up, and is reported from then on (all its days).
+    """
+    runs: list[list[dict]] = []
+    for row in sorted(found, key=lambda r: r["anomaly_date"]):
+        if runs and (row["anomaly_date"] - runs[-1][-1]["anomaly_date"]).days <= config.run_gap_days + 1:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    out = []
+    for run in runs:
+        impact = sum(r["impact"] for r in run)
+        expected = sum(r["expected_cost"] for r in run)
+        if impact >= config.min_total_impact and impact >= config.min_total_relative * max(abs(expected), 1e-9):
+            out.extend(run)
+    return out
 
 
 def _scan(values: np.ndarray, start: date, config: AnomalyConfig, shifts: list[int]) -> dict[int, dict]:

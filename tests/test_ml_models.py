@@ -221,10 +221,15 @@ def test_prophet_competes_and_must_win_its_place():
 
 
 # --------------------------------------------------------------------------- anomalies
+def day_rules(**thresholds) -> an.AnomalyConfig:
+    """The day's rules alone: no threshold on an anomaly's total (tests of which days are flagged)."""
+    return an.AnomalyConfig(**{"min_total_impact": 0.0, "min_total_relative": 0.0, **thresholds})
+
+
 def test_a_planted_spike_is_flagged_and_nothing_else():
     values = weekly_series(120, noise=2.0)
     values[100] += 90.0
-    found = an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2))
+    found = an.detect(values, START, an.AnomalyConfig())  # the defaults people get
     assert [a["anomaly_date"] for a in found] == [START + timedelta(days=100)]
     assert found[0]["impact"] == pytest.approx(90.0, abs=8.0)
     assert found[0]["actual_cost"] > found[0]["upper_bound"]
@@ -233,15 +238,51 @@ def test_a_planted_spike_is_flagged_and_nothing_else():
 def test_thresholds_suppress_small_spikes():
     values = weekly_series(120, noise=0.5)
     values[100] += 8.0  # well outside the range, but under $10 and 20%
-    assert an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2)) == []
-    assert len(an.detect(values, START, an.AnomalyConfig(min_impact=1, min_relative=0.05))) == 1
+    assert an.detect(values, START, day_rules(min_impact=10, min_relative=0.2)) == []
+    assert len(an.detect(values, START, day_rules(min_impact=1, min_relative=0.05))) == 1
+
+
+def test_an_anomaly_is_reported_when_its_total_impact_reaches_the_thresholds():
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2, min_total_impact=50, min_total_relative=0.4)
+    values = weekly_series(150, noise=0.5)
+    values[100] += 40.0  # one day far outside the range and above the day's thresholds, $40 in all
+    assert an.detect(values, START, day_rules(min_impact=5, min_relative=0.2))  # the day is flagged
+    assert an.detect(values, START, config) == []  # but the anomaly is under $50
+    # The same rise for three days: $120 in all, 40% of the expected cost of those days → reported, every day.
+    values[101:103] += 40.0
+    found = an.detect(values, START, config)
+    assert [(a["anomaly_date"] - START).days for a in found] == [100, 101, 102]
+    assert sum(a["impact"] for a in found) == pytest.approx(120.0, abs=5.0)
+
+
+def test_a_recent_rise_under_the_relative_total_waits_for_more_days_or_a_larger_rise():
+    config = an.AnomalyConfig(min_impact=5, min_relative=0.2, min_total_impact=50, min_total_relative=0.4)
+    values = weekly_series(140, noise=0.5)
+    values[132:] *= 1.3  # the last eight days cost 30% more: a launch or an incident, too early to tell
+    assert an.detect(values, START, day_rules(min_impact=5, min_relative=0.2))  # each day above its range
+    assert an.detect(values, START, config) == []  # $270 in all, but 30% of expected
+    values = weekly_series(140, noise=0.5)
+    values[132:] *= 1.5
+    found = an.detect(values, START, config)
+    assert [(a["anomaly_date"] - START).days for a in found] == list(range(132, 140))
+
+
+def test_anomaly_thresholds_come_from_the_settings():
+    from autostack.settings import get_settings
+
+    settings = get_settings({"AUTOSTACK_HOME": "/tmp/autostack-unused", "AUTOSTACK_ANOMALY_MIN_IMPACT": "7",
+                             "AUTOSTACK_ANOMALY_MIN_RELATIVE": "0.1", "AUTOSTACK_ANOMALY_MIN_TOTAL_IMPACT": "200",
+                             "AUTOSTACK_ANOMALY_MIN_TOTAL_RELATIVE": "0.25"})
+    config = an.AnomalyConfig.from_settings(settings)
+    assert (config.min_impact, config.min_relative, config.min_total_impact, config.min_total_relative) == (7, 0.1, 200, 0.25)
+    assert an.AnomalyConfig.from_settings(get_settings({"AUTOSTACK_HOME": "/tmp/autostack-unused"})) == an.AnomalyConfig()
 
 
 def test_a_launch_is_a_new_level_not_an_anomaly_but_a_spike_on_top_of_it_is():
     values = weekly_series(160, noise=1.0)
     values[80:] += 60.0  # a launch that stays
     values[83:86] += 50.0  # a scale-out three days later, gone after three days
-    found = an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2))
+    found = an.detect(values, START, day_rules(min_impact=10, min_relative=0.2))
     assert [(a["anomaly_date"] - START).days for a in found] == [83, 84, 85]
 
 
@@ -273,7 +314,7 @@ def month_long_launch(spike_day: int | None = None) -> tuple[np.ndarray, int]:
 
 
 def test_a_month_long_launch_that_declines_and_is_deleted_is_not_an_anomaly_but_a_spike_is():
-    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    config = day_rules(min_impact=5, min_relative=0.2)
     values, launch = month_long_launch()
     # The launch is a new level (still there two weeks on); after its machine was deleted the old
     # level is back, which is not the launch's level to compare its first days with.
@@ -286,7 +327,7 @@ def test_a_month_long_launch_that_declines_and_is_deleted_is_not_an_anomaly_but_
 
 
 def test_days_in_a_new_levels_first_weeks_are_judged_against_it():
-    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    config = day_rules(min_impact=5, min_relative=0.2)
     values = weekly_series(200, weekday=30.0, weekend=24.0)
     values[100:] *= 1.15  # a credit ran out: every day costs 15% more from day 100
     values[100] += 2.5
@@ -300,7 +341,7 @@ def test_days_in_a_new_levels_first_weeks_are_judged_against_it():
 def test_a_fee_on_every_first_is_not_an_anomaly():
     values = weekly_series(200, noise=1.0)
     values += np.array([300.0 if (START + timedelta(days=i)).day == 1 else 0.0 for i in range(200)])
-    assert an.detect(values, START, an.AnomalyConfig(min_impact=10, min_relative=0.2)) == []
+    assert an.detect(values, START, day_rules(min_impact=10, min_relative=0.2)) == []
 
 
 def gcp_project(days: int = 300, seed: int = 5) -> np.ndarray:
@@ -314,12 +355,12 @@ def gcp_project(days: int = 300, seed: int = 5) -> np.ndarray:
 
 
 def test_a_month_start_rise_declining_each_week_is_not_an_anomaly_but_a_spike_on_it_is():
-    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    config = day_rules(min_impact=5, min_relative=0.2)
     values = gcp_project()
     assert an.detect(values, START, config) == []
     # Without the day-of-month factors the same-weekday baseline (weeks of the month before, at a
     # deeper discount) misses the month-start rise.
-    uncorrected = an.detect(values, START, an.AnomalyConfig(min_impact=5, min_relative=0.2, position_months=0))
+    uncorrected = an.detect(values, START, day_rules(min_impact=5, min_relative=0.2, position_months=0))
     assert [str(a["anomaly_date"]) for a in uncorrected] == ["2026-07-02"]
     factors = an.month_position_factors(values[:181], fc._day_of_month(START, np.arange(181)))  # up to July 1
     assert factors[2] > 1.1 and factors[20] == 1.0 and factors.min() == 1.0
@@ -383,7 +424,7 @@ def test_a_spike_on_the_day_a_new_level_begins_is_reported():
     """A BigQuery query spike on the day a project's new machine went live (seed 555's anomaly-04):
     the first day is far further above the new level than the new level is above the old one, so it
     is not a launch starting high and declining."""
-    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    config = day_rules(min_impact=5, min_relative=0.2)
     values = weekly_series(200, weekday=26.0, weekend=22.0, noise=0.5)
     values[120:] += 15.0  # a launch that stays
     values[120] += 110.0  # and a 14x query spike on its first day
@@ -418,7 +459,7 @@ def log_normal_usage(seed: int, days: int = 300) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", [9, 16])
 def test_busy_days_of_log_normal_usage_are_not_anomalies_but_a_spike_is(seed):
-    config = an.AnomalyConfig(min_impact=5, min_relative=0.2)
+    config = day_rules(min_impact=5, min_relative=0.2)
     values = log_normal_usage(seed)
     assert an.detect(values, START, config) == []
     values[250] += 40.0

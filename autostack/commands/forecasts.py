@@ -194,7 +194,7 @@ def _recompute_anomalies(con, settings, as_of: date) -> list[dict]:
     from models_ml.anomalies import AnomalyConfig
     from orchestration.defs.ml import compute_anomalies
 
-    config = AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
+    config = AnomalyConfig.from_settings(settings)
     try:
         frame = compute_anomalies(con, settings.forecast_tag_keys, config, [], as_of=as_of)
     except ValueError as exc:

@@ -313,7 +313,7 @@ def ml_anomalies(context: AssetExecutionContext, autostack: AutoStackSettings, w
     from autostack.store.anomalies import get_all
 
     settings = autostack.get()
-    config = an.AnomalyConfig(min_impact=settings.anomaly_min_impact, min_relative=settings.anomaly_min_relative)
+    config = an.AnomalyConfig.from_settings(settings)
     with warehouse.get_connection() as con:
         kept, fingerprint = inputs_state.kept(con, "anomalies", {"tag_keys": settings.forecast_tag_keys, "config": config},
                                               ML_INPUTS, ML_CODE, ("ml.anomalies",))
