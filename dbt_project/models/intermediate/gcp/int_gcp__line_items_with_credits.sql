@@ -1,7 +1,7 @@
 -- Each Google Cloud Billing line item with its repeated fields summarised into scalars:
 -- the credits' total and the committed use discount among them, the merged labels and tags as
 -- one FOCUS Tags object, and the Compute Engine reservation named in its system labels.
-with line_items as (
+with line_items as not materialized (
     select
         *,
         list_filter(
@@ -11,10 +11,39 @@ with line_items as (
         map_from_entries(list_transform(system_labels, lambda l: {'key': l.key, 'value': l.value}))
             as system_label_map
     from {{ ref('stg_gcp__billing_line_items') }}
+),
+
+-- Tags: project labels, overridden by the resource's own labels (the same key on both means the
+-- resource's value applies), then system labels (keys carry their googleapis.com domain, the
+-- provider prefix) and Resource Manager tags under their fully qualified `namespace/key` (label
+-- keys cannot contain '/', so neither collides with labels). As Google's FOCUS view includes them.
+-- An export repeats a few hundred label sets over millions of lines: each set is merged once and joined.
+tag_sets as (
+    select
+        project_labels,
+        resource_labels,
+        system_labels,
+        resource_manager_tags,
+        nullif(
+            json_merge_patch(
+                coalesce(to_json(map_from_entries(project_labels)), '{}'),
+                coalesce(to_json(map_from_entries(resource_labels)), '{}'),
+                coalesce(to_json(map_from_entries(system_labels)), '{}'),
+                coalesce(to_json(map_from_entries(list_transform(
+                    resource_manager_tags,
+                    lambda t: {'key': coalesce(t.namespace || '/', '') || t.key, 'value': t.value}
+                ))), '{}')
+            ),
+            '{}'
+        ) as tags_json
+    from (
+        select distinct project_labels, resource_labels, system_labels, resource_manager_tags
+        from {{ ref('stg_gcp__billing_line_items') }}
+    )
 )
 
 select
-    * exclude (committed_use_credits, system_label_map),
+    line_items.* exclude (committed_use_credits, system_label_map),
     len(coalesce(credits, [])) > 0 as has_credits,
     -- Every credit, whatever its type (CUD, SUD, free tier, promotion, ...), reduces what is billed.
     coalesce(credits_amount, 0) as credit_amount,
@@ -29,20 +58,10 @@ select
     system_label_map['compute.googleapis.com/reservation_name'] as reservation_name,
     system_label_map['compute.googleapis.com/reservation_project_id'] as reservation_project_id,
     system_label_map['compute.googleapis.com/is_unused_reservation'] = 'true' as is_unused_reservation,
-    -- Tags: project labels, overridden by the resource's own labels (the same key on both means the
-    -- resource's value applies), then system labels (keys carry their googleapis.com domain, the
-    -- provider prefix) and Resource Manager tags under their fully qualified `namespace/key` (label
-    -- keys cannot contain '/', so neither collides with labels). As Google's FOCUS view includes them.
-    nullif(
-        json_merge_patch(
-            coalesce(to_json(map_from_entries(project_labels)), '{}'),
-            coalesce(to_json(map_from_entries(resource_labels)), '{}'),
-            coalesce(to_json(map_from_entries(system_labels)), '{}'),
-            coalesce(to_json(map_from_entries(list_transform(
-                resource_manager_tags,
-                lambda t: {'key': coalesce(t.namespace || '/', '') || t.key, 'value': t.value}
-            ))), '{}')
-        ),
-        '{}'
-    ) as tags_json
+    tag_sets.tags_json
 from line_items
+left join tag_sets
+    on line_items.project_labels is not distinct from tag_sets.project_labels
+    and line_items.resource_labels is not distinct from tag_sets.resource_labels
+    and line_items.system_labels is not distinct from tag_sets.system_labels
+    and line_items.resource_manager_tags is not distinct from tag_sets.resource_manager_tags
