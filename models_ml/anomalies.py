@@ -214,11 +214,17 @@ def _spreads(residuals: np.ndarray) -> tuple[float, float]:
     if len(residuals) < 7:
         return 0.0, 0.0
     ordered = np.sort(residuals)
-    centre = float(np.median(ordered))
+    centre = _sorted_median(ordered)
     half = (len(ordered) + 1) // 2
-    below, above = centre - ordered[:half], ordered[-half:] - centre
-    mad = 1.4826 * float(np.median(np.abs(ordered - centre)))
-    return max(mad, 1.4826 * float(np.median(below))), max(mad, 1.4826 * float(np.median(above)))
+    below, above = centre - ordered[:half][::-1], ordered[-half:] - centre  # both ascending
+    mad = 1.4826 * _sorted_median(np.sort(np.abs(ordered - centre)))
+    return max(mad, 1.4826 * _sorted_median(below)), max(mad, 1.4826 * _sorted_median(above))
+
+
+def _sorted_median(ordered: np.ndarray) -> float:
+    """np.median of an ascending array, without sorting it again (called for every day of every series)."""
+    n = len(ordered)
+    return float(ordered[n // 2]) if n % 2 else float((ordered[n // 2 - 1] + ordered[n // 2]) / 2)
 
 
 def month_position_factors(history: np.ndarray, doms: np.ndarray, months: int = 3) -> np.ndarray:

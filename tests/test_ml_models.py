@@ -484,3 +484,18 @@ def test_a_deleted_spot_machine_is_not_a_credit_ending():
     promo = pd.DataFrame([(d, "(none)", 40.0 if d != day else 55.0, 55.0) for d in [day, *base]],
                          columns=["charge_date", "resource", "billed", "list"])
     assert an.billing_change(promo, "billed", day, impact=15.0)
+
+
+def test_the_spreads_are_the_medians_they_are_defined_as():
+    # _spreads indexes sorted arrays instead of calling np.median (it runs for every day of every
+    # series); it must give exactly the definition's numbers, for odd and even lengths.
+    rng = np.random.default_rng(3)
+    for n in (7, 8, 55, 56):
+        residuals = rng.lognormal(0.0, 0.6, n) - 1.0
+        ordered = np.sort(residuals)
+        centre = float(np.median(ordered))
+        half = (n + 1) // 2
+        mad = 1.4826 * float(np.median(np.abs(ordered - centre)))
+        expected = (max(mad, 1.4826 * float(np.median(centre - ordered[:half]))),
+                    max(mad, 1.4826 * float(np.median(ordered[-half:] - centre))))
+        assert an._spreads(residuals) == expected
