@@ -85,6 +85,16 @@ def test_ingest_status_sql_export_and_reload(autostack_home, capsys, tmp_path):
     seeds = _seeds(dbt_project(autostack_home).manifest_path)
     fingerprint = seed_fingerprint(seeds)
     assert seeds_are_current(autostack_home.warehouse_path, seeds, fingerprint)
+    # That run loaded no file, so the validator checked every row; the next such run, with the table
+    # unchanged, keeps that result instead of running the validator again.
+    results = autostack_home.home / "validator" / "focus_validator_results.xml"
+    validated = results.stat().st_mtime_ns
+    assert main(["ingest", str(focus_dir)]) == 0
+    capsys.readouterr()
+    assert results.stat().st_mtime_ns == validated
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    assert "focus_1_2_conformance: succeeded" in status and "0 MUST rule(s) failing on all 942 rows (kept:" in status
     # ...and they are rebuilt when a file changed or a table is missing.
     assert not seeds_are_current(autostack_home.warehouse_path, seeds, "another fingerprint")
     with duckdb.connect(str(autostack_home.warehouse_path)) as wh:
