@@ -139,14 +139,10 @@ def _material(found: list[dict], config: AnomalyConfig) -> list[dict]:
     small machine for a week) is not an incident to act on, while an anomaly still going on reaches
     the thresholds as its days add up, and is reported from then on (all its days).
     """
-    runs: list[list[dict]] = []
-    for row in sorted(found, key=lambda r: r["anomaly_date"]):
-        if runs and (row["anomaly_date"] - runs[-1][-1]["anomaly_date"]).days <= config.run_gap_days + 1:
-            runs[-1].append(row)
-        else:
-            runs.append([row])
+    by_day = {row["anomaly_date"].toordinal(): row for row in found}
     out = []
-    for run in runs:
+    for days in _runs(sorted(by_day), gap=config.run_gap_days):
+        run = [by_day[d] for d in days]
         impact = sum(r["impact"] for r in run)
         expected = sum(r["expected_cost"] for r in run)
         if impact >= config.min_total_impact and impact >= config.min_total_relative * max(abs(expected), 1e-9):

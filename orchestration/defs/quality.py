@@ -149,15 +149,16 @@ def focus_1_2_conformance(
         failures = report.must_failures
         rows = f"{total_rows} rows of the {len(load_ids)} file(s) this run loaded" if load_ids else f"{total_rows} rows"
         scope = f"all {rows}" if report.row_count >= total_rows else f"a stratified sample of {report.row_count} of {rows}"
+        report_md = report.to_markdown()
         result = AssetCheckResult(
             passed=not failures,
             severity=AssetCheckSeverity.ERROR,
             description=f"{len(failures)} MUST rule(s) failing on {scope}",
-            metadata={"report": MetadataValue.md(report.to_markdown()), "rows_validated": report.row_count,
+            metadata={"report": MetadataValue.md(report_md), "rows_validated": report.row_count,
                       "rows_in_scope": total_rows, "files_in_scope": len(load_ids) or "all"},
         )
         if fingerprint is not None:
-            _record_conformance(con, context.run.run_id, result, report.to_markdown(), report.row_count, total_rows)
+            _record_conformance(con, context.run.run_id, result, report_md, report.row_count, total_rows)
             inputs_state.record(con, CONFORMANCE_STEP, fingerprint)
     return result
 
