@@ -97,3 +97,22 @@ def test_feedback_store_round_trip_and_validation(autostack_home):
         set_feedback(autostack_home, "service", "EC2", "billed", date(2026, 3, 1), feedback="maybe")
     with pytest.raises(ValueError, match="cost_view"):
         set_feedback(autostack_home, "service", "EC2", "amortized", date(2026, 3, 1), status="open")
+
+
+@pytest.mark.slow
+def test_the_anomalies_table_keeps_the_end_of_long_scope_values(published, capsys):
+    # An Azure MCA billing profile's FOCUS BillingAccountId is ~165 characters: whole in json/csv, its
+    # end (what tells profiles apart) in the table, so one row does not widen every line.
+    import duckdb
+
+    profile = ("/providers/Microsoft.Billing/billingAccounts/0999a3a0-dcdf-4de8-835d-8e34375ed5a6:"
+               "c82112e4-1563-4014-8979-4963fc2c3a90_2019-05-31/billingProfiles/CE60-F67C-98BF-5C00")
+    with duckdb.connect(str(published.serving_path)) as con:  # this test's own copy of the snapshot
+        con.execute("UPDATE ml.anomalies SET scope_value = ? WHERE scope_type = 'billing_account'", [profile])
+        assert con.execute("SELECT count(*) FROM ml.anomalies WHERE scope_value = ?", [profile]).fetchall()[0][0]
+    assert main(["anomalies", "--all", "--scope", "billing_account", "--format", "json"]) == 0
+    assert {r["scope_value"] for r in json.loads(capsys.readouterr().out)} == {profile}
+    assert main(["anomalies", "--all", "--scope", "billing_account"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines[1].split()[2]) == 56  # the scope_value column's rule
+    assert all("…" + profile[-55:] in line for line in lines[2:])

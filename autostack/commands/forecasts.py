@@ -175,9 +175,14 @@ def cmd_anomalies(settings, args) -> int:
         print(f"no anomalies {span} ({args.cost_view} cost); --all shows every one")
         return 0
     if args.format == "table":  # no feedback yet reads as '-', not as SQL's NULL (csv/json keep the null)
-        rows = [(*row[:8], "-" if row[8] is None else row[8], row[9]) for row in rows]
+        # An Azure MCA billing profile's id is 165 characters: the table keeps its end (csv/json: whole).
+        rows = [(*row[:2], shorten(row[2], SCOPE_VALUE_WIDTH), *row[3:8], "-" if row[8] is None else row[8], row[9])
+                for row in rows]
     print(format_rows(ANOMALY_COLUMNS, rows, args.format))
     return 0
+
+
+SCOPE_VALUE_WIDTH = 56
 
 
 def _top_cause(root_causes) -> str | None:
