@@ -24,8 +24,9 @@ if shown.empty:
 columns = ["anomaly_date", "scope_type", "scope_value", "actual_cost", "expected_cost", "impact", "status", "feedback"]
 selection = st.dataframe(shown[columns], hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key="anomaly_table",
-                         column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                        for c in ("actual_cost", "expected_cost", "impact")})
+                         column_config={"anomaly_date": st.column_config.DateColumn(format="YYYY-MM-DD"),
+                                        **{c: st.column_config.NumberColumn(format="%.2f")
+                                           for c in ("actual_cost", "expected_cost", "impact")}})
 rows = selection.selection.rows if selection is not None and hasattr(selection, "selection") else []
 labels = [f"{pd.Timestamp(r.anomaly_date):%Y-%m-%d} · {r.scope_type} {r.scope_value} · {widgets.money(r.impact, currency)}"
           for r in shown.itertuples()]
@@ -42,7 +43,9 @@ else:
     value = next((c for c in ("delta", "impact", "change", "cost_delta", "contribution") if c in causes.columns),
                  next((c for c in causes.columns if pd.api.types.is_numeric_dtype(causes[c])), None))
     text_columns = [c for c in causes.columns if c != value and not pd.api.types.is_numeric_dtype(causes[c])]
-    st.dataframe(causes, hide_index=True, width="stretch")
+    st.dataframe(causes, hide_index=True, width="stretch",
+                 column_config={**{c: st.column_config.NumberColumn(format="%.2f") for c in ("actual", "expected", "delta")},
+                                "share": st.column_config.NumberColumn(format="percent")})
     if value and text_columns:
         # The chart of the same rows is a lazy expander: a page without Plotly figures does not load Plotly's
         # browser bundle (4.7 MB of script to compile on every full page load).
