@@ -7,6 +7,7 @@ from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
 from autostack.settings import Settings, get_settings
+from orchestration.ingest import duckdb_config
 
 
 class AutoStackSettings(ConfigurableResource):
@@ -23,6 +24,6 @@ def build_resources(settings: Settings) -> dict:
 
     return {
         "autostack": AutoStackSettings(home=str(settings.home)),
-        "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
+        "warehouse": DuckDBResource(database=str(settings.warehouse_path), connection_config=duckdb_config.settings()),
         "dbt": dbt_resource(settings),
     }

@@ -16,6 +16,7 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from autostack.settings import DBT_PROJECT_DIR, Settings
+from orchestration.ingest import duckdb_config
 
 # The dbt next to this interpreter, so that running .venv/bin/autostack needs no activated venv.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -83,11 +84,9 @@ def seed_fingerprint(seeds: dict[str, Path]) -> str:
 
 def seeds_are_current(warehouse: Path, seeds: dict[str, Path], fingerprint: str) -> bool:
     """Whether every seed table exists and was built from exactly these files (recorded by the last build)."""
-    import duckdb
-
     if _recorded(warehouse, SEED_STATE_TABLE) != fingerprint:
         return False
-    con = duckdb.connect(str(warehouse))
+    con = duckdb_config.connect(warehouse)
     try:
         tables = {f"{schema}.{name}" for schema, name in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
@@ -129,9 +128,7 @@ def record_mapping(warehouse: Path, fingerprint: str) -> None:
 def stale_lookups(warehouse: Path) -> list[tuple]:
     """Rows of focus.costs_v1_2 an incremental build left disagreeing with the conformance lookups
     (intermediate.int_costs__stale_lookups): (column, provider, key, found, expected, rows)."""
-    import duckdb
-
-    con = duckdb.connect(str(warehouse))
+    con = duckdb_config.connect(warehouse)
     try:
         return con.execute(
             "SELECT column_name, provider_name, key, found, expected, row_count "
@@ -141,11 +138,9 @@ def stale_lookups(warehouse: Path) -> list[tuple]:
 
 
 def _recorded(warehouse: Path, table: str) -> str | None:
-    import duckdb
-
     if not warehouse.exists():
         return None
-    con = duckdb.connect(str(warehouse))
+    con = duckdb_config.connect(warehouse)
     try:
         schema, name = table.split(".")
         if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]).fetchall():
@@ -157,9 +152,7 @@ def _recorded(warehouse: Path, table: str) -> str | None:
 
 
 def _record(warehouse: Path, table: str, fingerprint: str) -> None:
-    import duckdb
-
-    con = duckdb.connect(str(warehouse))
+    con = duckdb_config.connect(warehouse)
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT ? AS fingerprint, now() AS built_at", [fingerprint])
