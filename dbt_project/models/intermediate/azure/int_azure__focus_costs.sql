@@ -41,7 +41,10 @@
     ('PartnerTenantId', 'partner_tenant_id')
 ] %}
 
-with costs as (
+-- Not materialized: `coverage` reads three columns of it, `selected` the rows. Materialized, DuckDB
+-- copied every staged column of every row first (9 s at 3.5M rows, then 6 s to scan the copy); inlined,
+-- coverage's narrow read costs ~1 s and the mapping of 3.5M rows takes 15-16 s instead of 23-27 s.
+with costs as not materialized (
     select * from {{ ref('stg_azure__costs') }}
 ),
 
