@@ -444,7 +444,10 @@ def root_causes(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> list
     out = out[out["delta"] > 0]
     positive_by_dimension = out.groupby("dimension")["delta"].transform("sum")
     out["share"] = out["delta"] / positive_by_dimension
-    out = out.sort_values(["delta", "dimension", "value"], ascending=[False, True, True]).head(top)
+    # Ranked on the delta as reported (4 decimals): contributors with the same delta, such as a scope's one
+    # billing account and a tag every row carries, come in name order whatever order their costs were summed in.
+    out = (out.assign(rank=out["delta"].round(4))
+           .sort_values(["rank", "dimension", "value"], ascending=[False, True, True]).head(top))
     return [{"dimension": r.dimension, "value": str(r.value), "actual": round(float(r.actual), 4),
              "expected": round(float(r.expected), 4), "delta": round(float(r.delta), 4),
              "share": round(float(r.share), 4)} for r in out.itertuples()]

@@ -241,23 +241,27 @@ def scope_rows(con, scope_type: str, scope_value: str, dates: list[date], tag_ke
 
 def contributor_detail(rows: pd.DataFrame, scope_type: str, scope_value: str, cost_view: str,
                        tag_keys: tuple[str, ...]) -> pd.DataFrame:
-    """The scope's rows as (charge_date, dimension, value, cost), for models_ml.anomalies.root_causes.
+    """The scope's cost as (charge_date, dimension, value, cost), for models_ml.anomalies.root_causes.
 
-    `rows` are DETAIL_SQL's with a `tag_map` column (the configured tags of each row as a dict).
+    `rows` are DETAIL_SQL's with a `tag_map` column (the configured tags of each row as a dict). Each
+    dimension's cost is summed per (day, value) here, and tags per (day, tag set) before the sets are
+    spread into their `key=value` pairs: root_causes sums them per (dimension, value, day) all the same,
+    from a few thousand rows instead of every row times every dimension (a Python pass over 10^5 rows
+    per anomaly at 10M billing rows).
     """
-    tags = rows["tag_map"]
-    mask = scope_mask(rows, scope_type, scope_value)
-    scoped = rows[mask]
-    cost = scoped[cost_view]
+    scoped = rows[scope_mask(rows, scope_type, scope_value)]
     parts = []
     for dimension, column in (("service", "service"), ("sub_account", "sub_account"), ("billing_account", "billing_account"),
                               ("region", "region"), ("resource", "resource"), ("usage_type", "usage_type")):
         if dimension == scope_type:
             continue
-        parts.append(pd.DataFrame({"charge_date": scoped["charge_date"], "dimension": dimension,
-                                   "value": scoped[column], "cost": cost}))
-    tag_rows = [(d, f"{k}={v}", c) for d, m, c in zip(scoped["charge_date"], tags[mask], cost) for k, v in m.items()
-                if f"tag:{k}" != scope_type]
+        summed = scoped.groupby(["charge_date", column], sort=False)[cost_view].sum()
+        parts.append(pd.DataFrame({"charge_date": summed.index.get_level_values(0), "dimension": dimension,
+                                   "value": summed.index.get_level_values(1), "cost": summed.to_numpy()}))
+    tagged = scoped[scoped["tags"].notna()]
+    tag_map = dict(zip(tagged["tags"], tagged["tag_map"]))
+    by_set = tagged.groupby(["charge_date", "tags"], sort=False)[cost_view].sum()
+    tag_rows = [(d, f"{k}={v}", c) for (d, t), c in by_set.items() for k, v in tag_map[t].items() if f"tag:{k}" != scope_type]
     if tag_rows:
         parts.append(pd.DataFrame(tag_rows, columns=["charge_date", "value", "cost"]).assign(dimension="tag"))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["charge_date", "dimension", "value", "cost"])
