@@ -407,20 +407,19 @@ def cheaper_placements(b: _Builder, machines: pd.DataFrame, catalog: _CatalogInd
                       f"({share:.0%} cheaper list price; check latency, data residency and transfer costs).", m["monthly_cost"])
         if cloud_best is None:
             continue
-        best = cloud_best
-        share = 1 - float(best["equivalent_on_demand"]) / float(current["on_demand"])
+        share = 1 - float(cloud_best["equivalent_on_demand"]) / float(current["on_demand"])
         if share >= t.min_move_saving_share:
             b.add(m, "cheaper_cloud", f"{m['provider']} {current['instance_type']} in {m['region']} at {current['on_demand']:g} USD/h",
-                  f"{best['equivalent_provider']} {best['equivalent_instance_type']} in {best['equivalent_region']}",
+                  f"{cloud_best['equivalent_provider']} {cloud_best['equivalent_instance_type']} in {cloud_best['equivalent_region']}",
                   m["monthly_cost"] * share, "low",
                   {"current_usd_per_hour": float(current["on_demand"]),
-                   "proposed_usd_per_hour": float(best["equivalent_on_demand"]),
+                   "proposed_usd_per_hour": float(cloud_best["equivalent_on_demand"]),
                    "vcpu": float(current["vcpu"]), "memory_gb": float(current["memory_gb"]),
-                   "proposed_vcpu": float(best["equivalent_vcpu"]), "proposed_memory_gb": float(best["equivalent_memory_gb"]),
+                   "proposed_vcpu": float(cloud_best["equivalent_vcpu"]), "proposed_memory_gb": float(cloud_best["equivalent_memory_gb"]),
                    "how": "monthly cost x list price difference of the same vCPU count and memory class; "
                           "migration, egress and support costs not included"},
-                  f"Consider running {m['resource_name'] or m['resource_id']}'s workload on {best['equivalent_provider']} "
-                  f"{best['equivalent_instance_type']} ({share:.0%} cheaper list price for the same size).", m["monthly_cost"])
+                  f"Consider running {m['resource_name'] or m['resource_id']}'s workload on {cloud_best['equivalent_provider']} "
+                  f"{cloud_best['equivalent_instance_type']} ({share:.0%} cheaper list price for the same size).", m["monthly_cost"])
 
 
 def _base_name(name) -> str:

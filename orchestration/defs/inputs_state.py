@@ -1,11 +1,11 @@
 """Whether a derived step's inputs changed since it last ran: a fingerprint of what it reads.
 
 A step (forecasts, anomalies, recommendations, and the conformance check's whole-table validation)
-records the fingerprint of its inputs when it computes; when the next run finds the same fingerprint and the step's tables still there, the tables
-are already its answer and the step keeps them (a run that only loaded metrics, a refresh with no new
-file). The fingerprint covers the tables it reads (hashed row by row in DuckDB: well under a second
-for 8M FOCUS rows and the columns the ML reads, ~4 s for all of them), the code that computes it and
-its options.
+records the fingerprint of its inputs when it computes; when the next run finds the same fingerprint
+and the step's tables still there, the tables are already its answer and the step keeps them (a run
+that only loaded metrics, a refresh with no new file). The fingerprint covers the tables it reads
+(hashed row by row in DuckDB: well under a second for 8M FOCUS rows and the columns the ML reads, ~4
+s for all of them), the code that computes it and its options.
 """
 
 import hashlib
