@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -274,6 +275,22 @@ def test_commitments_negations_and_corrections_row_by_row(focus_rows):
         ("Credit", "Credit", "Correction", "One-Time", None, None, d(-1), d(-1), None, None, None, None, None),
         ("Refund", "Usage", "Correction", "One-Time", "Standard", None, d("-2.3"), d("-2.3"), None, None, None, d(-100), None),
     ]
+
+
+@pytest.mark.slow
+def test_extras_keep_only_the_members_with_a_value(focus_rows):
+    """x_Extras has no NULL members; row_kind marks only the rows the mapping derives (a CUR line item has
+    none); the CUR spelling is x_SourceFormat, not repeated in every row's extras."""
+    kinds = set()
+    for key, warehouse_path in focus_rows.items():
+        rows = query(warehouse_path, "SELECT x_Extras::VARCHAR, CommitmentDiscountStatus FROM intermediate.int_aws__focus_costs")
+        for text, status in rows:
+            extras = json.loads(text)
+            assert None not in extras.values(), (key, extras)
+            assert "line_item_id" in extras and "cur_schema" not in extras, (key, extras)
+            assert (extras.get("row_kind") == "unused commitment") == (status == "Unused"), (key, extras)
+            kinds.add(extras.get("row_kind"))
+    assert kinds == {None, "unused commitment"}
 
 
 @pytest.mark.slow

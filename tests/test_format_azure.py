@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -312,7 +313,12 @@ def test_real_ea_samples_become_focus_rows(autostack_home, warehouse):
                    EffectiveCost FROM {FOCUS_MODEL} WHERE x_CostType = 'Usage' AND PricingCategory = 'Committed'
             ORDER BY CommitmentDiscountType"""
     ).fetchall()
+    extras = [json.loads(text) for (text,) in con.execute(f"SELECT x_Extras::VARCHAR FROM {FOCUS_MODEL}").fetchall()]
     con.close()
+    # Only the members with a value: none the EA export lacks, no ReservationId on a row without a reservation.
+    assert len(extras) == 29 and all(e and None not in e.values() for e in extras)
+    assert not any("InvoiceSectionId" in e or "CostInUsd" in e for e in extras)  # not in an EA export
+    assert sum("ReservationId" in e for e in extras) == 2
     # 0.0004 x "10K" operations at 0.1 per 10K: 4 operations at 0.00001 each.
     assert sample == [("/providers/Microsoft.Billing/billingAccounts/8611537", "Billing Account", "Storage Accounts",
                        "Storage", "eastus2", "Units", Decimal("4"), Decimal("0.00001"), "prod")]

@@ -146,6 +146,20 @@ def test_no_credit_is_lost_and_each_row_nets_its_credits(loaded_warehouse):
             "FREE_TIER", "PROMOTION"} <= credit_types
 
 
+def test_extras_keep_only_the_members_with_a_value(loaded_warehouse):
+    con, _ = loaded_warehouse
+    extras = [json.loads(text) for (text,) in con.execute(
+        "SELECT x_Extras::VARCHAR FROM intermediate.int_gcp__focus_costs").fetchall()]
+    assert len(extras) == 30
+    assert all(None not in e.values() for e in extras)
+    # A member is there when the export gives it a value, left out when it does not.
+    adjusted = con.execute("SELECT count(*) FROM raw.gcp_billing WHERE adjustment_info_id IS NOT NULL "
+                           "OR adjustment_info_type IS NOT NULL").fetchall()[0][0]
+    assert 0 < adjusted < 30
+    assert sum("AdjustmentInfo" in e for e in extras) == adjusted
+    assert all("Credits" in e and "ExportTime" in e for e in extras)
+
+
 def test_charge_categories_tags_and_accounts(loaded_warehouse):
     con, _ = loaded_warehouse
     by_cost_type = dict(con.execute(

@@ -7,7 +7,6 @@ import duckdb
 import pytest
 
 from orchestration.ingest import sql
-from orchestration.ingest.formats.aws_cur_common import object_of
 
 
 @pytest.mark.parametrize("value", ["0.1", "123456.789", "1e-13", "-0.0", "2.675", "1.0000000000005", "0.000123456789"])
@@ -44,7 +43,7 @@ def test_typed_timestamps_are_utc_without_parsing_text():
 
 def test_object_of_keeps_present_values_escapes_keys_and_is_null_when_empty():
     con = duckdb.connect()
-    expr = object_of([("team", "a"), ('we"ird\'key', "b"), ("empty", "c"), ("team", "d")])
+    expr = sql.object_of([("team", "a"), ('we"ird\'key', "b"), ("empty", "c"), ("team", "d")])
     rows = con.execute(
         f"SELECT CAST({expr} AS VARCHAR) FROM (VALUES ('web', 'x\"y', NULL, 'ignored'), (NULL, NULL, NULL, 'z')) t(a, b, c, d)"
     ).fetchall()

@@ -162,3 +162,25 @@ def test_rfc3339_timestamps_are_read_as_utc(warehouse, tmp_path):
     assert load_file(warehouse, SourceFile.local(path)).outcome == "loaded"
     starts = warehouse.execute("SELECT DISTINCT CAST(BillingPeriodStart AS VARCHAR) FROM raw.focus_costs").fetchall()
     assert starts == [("2024-09-01 00:00:00",)]
+
+
+def test_columns_outside_focus_1_2_are_kept_in_x_extras_when_they_have_a_value(warehouse, tmp_path):
+    path = tmp_path / "exports" / "d" / "focus-with-extras.csv"
+    path.parent.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT *, CASE WHEN CAST(Id AS INT) % 2 = 0 THEN 'web' ELSE '' END AS x_Team,
+                   '' AS "it's empty"
+            FROM read_csv('{FOCUS_SAMPLE}', all_varchar=true) ORDER BY Id LIMIT 10)
+            TO '{path}' (FORMAT csv, HEADER true)"""
+    )
+    con.close()
+    ensure_raw_tables(warehouse)
+    assert load_file(warehouse, SourceFile.local(path)).outcome == "loaded"
+    extras = sorted(warehouse.execute("SELECT CAST(x_Extras AS VARCHAR) FROM raw.focus_costs").fetchall(), key=str)
+    even = duckdb.connect().execute(
+        f"SELECT count(*) FILTER (WHERE CAST(Id AS INT) % 2 = 0) FROM (SELECT Id FROM read_csv('{path}', all_varchar=true))"
+    ).fetchall()[0][0]
+    assert 0 < even < 10
+    # A member with a value is kept, one without is left out; with no member left, NULL rather than {}.
+    assert extras == sorted([(None,)] * (10 - even) + [('{"x_Team":"web"}',)] * even, key=str)

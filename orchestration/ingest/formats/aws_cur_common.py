@@ -20,9 +20,8 @@ or `user_team`); the dbt models decide what FOCUS sees.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -213,26 +212,6 @@ def map_as_json(column: str, column_type: str | None) -> str:
     return sql.json_text(src)
 
 
-def object_of(pairs: Iterable[tuple[str, str]]) -> str:
-    """A JSON object of the (key, text expression) pairs whose value is present, or NULL if none is.
-
-    Written as text (`'{' || concat_ws(',', '"key":' || to_json(value), ...) || '}'`: concat_ws
-    skips the absent values) rather than through a list of structs and a MAP: measured 5x faster on
-    a 1M-row CUR file with 38 product attributes, same JSON. A key seen twice keeps its first column.
-    """
-    seen: set[str] = set()
-    parts = []
-    for key, expr in pairs:
-        if key in seen:
-            continue
-        seen.add(key)
-        literal = (json.dumps(key) + ":").replace("'", "''")
-        parts.append(f"'{literal}' || to_json({expr})")
-    if not parts:
-        return "CAST(NULL AS JSON)"
-    return f"CAST(NULLIF('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}') AS JSON)"
-
-
 @dataclass(frozen=True)
 class CurColumns:
     """How one file's columns feed the raw row (expressions over the file's own columns)."""
@@ -329,7 +308,7 @@ def snake_columns(probe: FileProbe, map_types: dict[str, str] | None = None) -> 
             product.append((name.removeprefix("product_"), value))
 
     def map_or_flat(column: str, flat: list[tuple[str, str]]) -> str:
-        return map_as_json(column, map_types.get(column)) if column in present else object_of(flat)
+        return map_as_json(column, map_types.get(column)) if column in present else sql.object_of(flat)
 
     return CurColumns(
         direct=direct,

@@ -24,7 +24,6 @@ from orchestration.ingest.formats.aws_cur_common import (
     build_select,
     cur_format,
     is_raw_column,
-    object_of,
     snake_columns,
 )
 from orchestration.ingest.formats.base import FileProbe
@@ -58,10 +57,10 @@ def _slash_columns(probe: FileProbe) -> CurColumns:
                 product.append((name.removeprefix("product_"), value))
     return CurColumns(
         direct=direct,
-        product_json=object_of(product),
+        product_json=sql.object_of(product),
         product_map=False,
-        tags_json=object_of(tags),
-        cost_category_json=object_of(categories),
+        tags_json=sql.object_of(tags),
+        cost_category_json=sql.object_of(categories),
         discount_json="CAST(NULL AS JSON)",
     )
 

@@ -157,13 +157,9 @@ def matches(probe: FileProbe) -> bool:
     return all(name in found for name in _REQUIRED) and bool(lower & _METER_COLUMNS)
 
 
-def _quote_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _failure(column: str, expected: str, value_sql: str) -> str:
     """A DuckDB error() naming the file's column, what was expected and the offending value."""
-    return f"error({_quote_text(f'column {column}: expected {expected}, got ')} || '''' || left({value_sql}, 200) || '''')"
+    return f"error({sql.literal(f'column {column}: expected {expected}, got ')} || '''' || left({value_sql}, 200) || '''')"
 
 
 def _typed(canonical: str, source: str) -> str:
@@ -219,14 +215,10 @@ def select_sql(probe: FileProbe) -> str:
             typed.append(f"CAST(NULL AS {_RAW_TYPES[COLUMNS[canonical][0]]}) AS {sql.ident(canonical)}")
     claimed = set(found.values())
     extras = [c for c in probe.columns if c not in claimed]
-    if extras:
-        pairs = ", ".join(f"{_quote_text(c)}, {sql.text(sql.ident(c))}" for c in extras)
-        typed.append(f"CAST(json_object({pairs}) AS JSON) AS x_Extras")
-    else:
-        typed.append("CAST(NULL AS JSON) AS x_Extras")
-    file_name = _quote_text(str(probe.path))
-    hint = _quote_text(dataset_hint(PurePath(probe.path)))
-    mixed = _quote_text(
+    typed.append(f"{sql.object_of([(c, sql.text(sql.ident(c))) for c in extras])} AS x_Extras")
+    file_name = sql.literal(str(probe.path))
+    hint = sql.literal(dataset_hint(PurePath(probe.path)))
+    mixed = sql.literal(
         "the file has both commitment purchases/refunds (only actual cost exports have them) and "
         "commitment usage with cost or unused commitment rows (only amortized exports have them): "
     )

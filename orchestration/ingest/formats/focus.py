@@ -3,7 +3,8 @@
 AWS Data Exports FOCUS, Azure/Microsoft FOCUS exports, GCP's FOCUS view, Oracle and others,
 as CSV, CSV.gz or Parquet. Values may all be quoted, timestamps may be `2024-09-01 00:00:00`
 or RFC 3339, Tags and SkuPriceDetails are JSON text. Columns a version lacks are NULL; columns
-outside FOCUS 1.2 (1.3 additions, `x_` provider extras) are kept together in `x_Extras` (JSON).
+outside FOCUS 1.2 (1.3 additions, `x_` provider extras) are kept together in `x_Extras` (JSON, the
+members with a value).
 """
 
 from __future__ import annotations
@@ -46,11 +47,7 @@ def select_sql(probe: FileProbe) -> str:
     present = probe.column_set
     columns = [_column(name, type_, present, probe.type_of(name)) for name, type_ in FOCUS_1_2_COLUMNS.items()]
     extras = [c for c in probe.columns if c not in FOCUS_1_2_COLUMNS and c != "Id"]
-    if extras:
-        pairs = ", ".join(f"'{c}', {sql.text(sql.ident(c))}" for c in extras)
-        columns.append(f"CAST(json_object({pairs}) AS JSON) AS x_Extras")
-    else:
-        columns.append("CAST(NULL AS JSON) AS x_Extras")
+    columns.append(f"{sql.object_of([(c, sql.text(sql.ident(c))) for c in extras])} AS x_Extras")
     version = focus_version(present)
     columns.append(f"'{version}' AS x_FocusVersion")
     return f"""

@@ -268,30 +268,31 @@ select
     cast(null as varchar) as x_Operation,
     mapped.cost_type as x_CostType,
     cast(case when mapped.has_credits then mapped.credit_amount end as decimal(38, 12)) as x_CreditAmount,
-    json_object(
-        'Credits', to_json(mapped.credits),
-        'CreditTypes', mapped.credit_types,
-        'ProjectNumber', mapped.project_number,
-        'ProjectAncestryNumbers', mapped.project_ancestry_numbers,
-        'Location', mapped.location,
-        'Country', mapped.country,
-        'InvoiceMonth', mapped.invoice_month,
-        'InvoicePublisherType', mapped.invoice_publisher_type,
-        'CurrencyConversionRate', mapped.currency_conversion_rate,
-        'ExportTime', mapped.exported_at,
-        'TransactionType', mapped.transaction_type,
-        'SellerName', mapped.seller_name,
-        'AdjustmentInfo', case when mapped.adjustment_info_id is not null
+    -- Only the members with a value (macros/json_members.sql).
+    {{ json_members([
+        ('Credits', "mapped.credits"),
+        ('CreditTypes', "mapped.credit_types"),
+        ('ProjectNumber', "mapped.project_number"),
+        ('ProjectAncestryNumbers', "mapped.project_ancestry_numbers"),
+        ('Location', "mapped.location"),
+        ('Country', "mapped.country"),
+        ('InvoiceMonth', "mapped.invoice_month"),
+        ('InvoicePublisherType', "mapped.invoice_publisher_type"),
+        ('CurrencyConversionRate', "mapped.currency_conversion_rate"),
+        ('ExportTime', "mapped.exported_at"),
+        ('TransactionType', "mapped.transaction_type"),
+        ('SellerName', "mapped.seller_name"),
+        ('AdjustmentInfo', "case when mapped.adjustment_info_id is not null
             or mapped.adjustment_info_type is not null then json_object(
                 'Id', mapped.adjustment_info_id, 'Description', mapped.adjustment_info_description,
-                'Mode', mapped.adjustment_info_mode, 'Type', mapped.adjustment_info_type) end,
-        'IsCommitmentFee', mapped.is_commitment_fee,
-        'SubscriptionInstanceId', mapped.subscription_instance_id,
-        'PriceEffectivePrice', mapped.price_effective_price,
-        'PriceTierStartAmount', mapped.price_tier_start_amount,
-        'PriceUnit', mapped.price_unit,
-        'ConsumptionModelId', mapped.consumption_model_id
-    ) as x_Extras
+                'Mode', mapped.adjustment_info_mode, 'Type', mapped.adjustment_info_type) end"),
+        ('IsCommitmentFee', "mapped.is_commitment_fee"),
+        ('SubscriptionInstanceId', "mapped.subscription_instance_id"),
+        ('PriceEffectivePrice', "mapped.price_effective_price"),
+        ('PriceTierStartAmount', "mapped.price_tier_start_amount"),
+        ('PriceUnit', "mapped.price_unit"),
+        ('ConsumptionModelId', "mapped.consumption_model_id"),
+    ]) }} as x_Extras
 from mapped
 left join region_names on region_names.region_id = mapped.region_id
 left join service_subcategories
