@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest import sql
+
 # Columns every format's SELECT must produce besides its raw columns: they say which
 # (billing account, billing period, dataset) slice of the raw table a row belongs to.
 # A new delivery of a slice replaces the old one; see loader.py.
@@ -47,7 +49,7 @@ class FileProbe:
         return frozenset(self.columns)
 
     def sql_path(self) -> str:
-        return "'" + str(self.path).replace("'", "''") + "'"
+        return sql.literal(str(self.path))
 
     def read_sql(self, **options: object) -> str:
         """A DuckDB table function reading the whole file; CSV is read as text, cast later."""
@@ -60,7 +62,7 @@ class FileProbe:
             return f"read_json({self.sql_path()}, {rendered})"
         # The header was read already: give DuckDB the columns instead of letting it sniff, so a
         # malformed row fails with its line number rather than a dialect-detection error.
-        columns = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in self.columns)
+        columns = ", ".join(f"{sql.literal(c)}: 'VARCHAR'" for c in self.columns)
         opts = {
             "header": "true",
             "auto_detect": "false",

@@ -131,11 +131,7 @@ def _structure() -> dict:
     return root
 
 
-STRUCTURE_SQL = "'" + json.dumps(_structure()).replace("'", "''") + "'"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+STRUCTURE_SQL = sql.literal(json.dumps(_structure()))
 
 
 # --- detection ---------------------------------------------------------------------------------
@@ -182,7 +178,7 @@ _OBJECT_START = r"'^[ \t\n\r]*[{]'"
 def _jsonl_rows(probe: FileProbe) -> str:
     """Each line as text with its line number; a line that is not JSON stops the load, named."""
     compression = f", compression='{probe.compression}'" if probe.compression else ""
-    where = _literal(f"{probe.path}: line ")
+    where = sql.literal(f"{probe.path}: line ")
     lines = (
         # Delimiter: the byte 0x01, which valid JSON never holds unescaped, so a line stays whole.
         f"read_csv({probe.sql_path()}, columns={{'line': 'VARCHAR'}}, header=false, delim='{chr(1)}', "
@@ -227,11 +223,11 @@ def _csv_repeated(header: str | None, kind: str, where: str) -> str:
             f"THEN map_entries(from_json({value}, '\"MAP(VARCHAR, VARCHAR)\"')) "
         )
     expected = "a JSON array of {key, value} records or a JSON object" if kind == "labels" else "a JSON array of records"
-    message = _literal(f" column {header}: expected {expected}, got: ")
+    message = sql.literal(f" column {header}: expected {expected}, got: ")
     return (
         f"CASE WHEN {value} IS NULL THEN NULL "
         f"WHEN NOT json_valid({value}) THEN error({where} || {message} || left({value}, 120)) "
-        f"WHEN json_type(CAST({value} AS JSON)) = 'ARRAY' THEN from_json({value}, {_literal(record)}) "
+        f"WHEN json_type(CAST({value} AS JSON)) = 'ARRAY' THEN from_json({value}, {sql.literal(record)}) "
         f"{object_form}"
         f"ELSE error({where} || {message} || left({value}, 120)) END"
     )
@@ -243,7 +239,7 @@ def _text_list_type(kind: str) -> str:
 
 def _csv_rows(probe: FileProbe) -> str:
     """Flattened headers into the nested shape the other forms have, so one SELECT types them all."""
-    where = f"{_literal(str(probe.path) + ': data row ')} || line_number || ':'"
+    where = f"{sql.literal(str(probe.path) + ': data row ')} || line_number || ':'"
     fields = []
     for _, path, kind in FIELDS:
         header = _csv_header(probe, path)
@@ -289,7 +285,7 @@ def _typed(name: str, path: str, kind: str, where: str) -> str:
         return f"{sql.text(expr)} AS {name}"
     if kind == "timestamp":
         value = sql.text(expr)
-        bad = _literal(f" {path} is not a timestamp: ")
+        bad = sql.literal(f" {path} is not a timestamp: ")
         return (
             f"CASE WHEN {value} IS NULL THEN NULL "
             f"WHEN TRY_CAST({value} AS TIMESTAMPTZ) IS NULL THEN error({where} || {bad} || {value}) "
@@ -317,7 +313,7 @@ def _typed(name: str, path: str, kind: str, where: str) -> str:
 
 def _decimal(expr: str, path: str, where: str) -> str:
     value = sql.text(expr)
-    bad = _literal(f" {path} is not a number: ")
+    bad = sql.literal(f" {path} is not a number: ")
     return (
         f"CASE WHEN {value} IS NULL THEN NULL "
         f"ELSE coalesce(TRY_CAST({value} AS {DECIMAL}), error({where} || {bad} || {value})) END"
@@ -327,16 +323,16 @@ def _decimal(expr: str, path: str, where: str) -> str:
 def select_sql(probe: FileProbe) -> str:
     if probe.container == "jsonl":
         rows = _jsonl_rows(probe)
-        where = f"{_literal(str(probe.path) + ': line ')} || line_number || ':'"
+        where = f"{sql.literal(str(probe.path) + ': line ')} || line_number || ':'"
     elif probe.container == "parquet":
         _check_parquet_schema(probe)
         rows = _parquet_rows(probe)
-        where = f"{_literal(str(probe.path) + ': row ')} || line_number || ':'"
+        where = f"{sql.literal(str(probe.path) + ': row ')} || line_number || ':'"
     else:
         rows = _csv_rows(probe)
-        where = f"{_literal(str(probe.path) + ': data row ')} || line_number || ':'"
+        where = f"{sql.literal(str(probe.path) + ': data row ')} || line_number || ':'"
     typed = ",\n        ".join(_typed(name, path, kind, where) for name, path, kind in FIELDS)
-    month_bad = _literal(" invoice.month must be YYYYMM, got: ")
+    month_bad = sql.literal(" invoice.month must be YYYYMM, got: ")
     return f"""
     SELECT * EXCLUDE (line_number),
         coalesce(list_sum(list_transform(credits, lambda c: c.amount)), CAST(0 AS {DECIMAL})) AS credits_amount,
