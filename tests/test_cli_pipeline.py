@@ -95,7 +95,13 @@ def test_ingest_status_sql_export_and_reload(autostack_home, capsys, tmp_path):
     assert main(["status"]) == 0
     status = capsys.readouterr().out
     assert "focus_1_2_conformance: succeeded" in status and "0 MUST rule(s) failing on all 942 rows (kept:" in status
-    # ...and they are rebuilt when a file changed or a table is missing.
+    # Every run's dbt build started from the project's saved parse instead of parsing it all again.
+    run_logs = sorted((autostack_home.dbt_target_dir / "runs").glob("*/dbt.log"))
+    assert len(run_logs) == 3
+    for log in run_logs:
+        text = log.read_text()
+        assert "PartialParsingEnabled" in text and "UnableToPartialParse" not in text, log
+    # ...and the seeds are rebuilt when a file changed or a table is missing.
     assert not seeds_are_current(autostack_home.warehouse_path, seeds, "another fingerprint")
     with duckdb.connect(str(autostack_home.warehouse_path)) as wh:
         wh.execute(f"DROP TABLE {sorted(seeds)[0]}")

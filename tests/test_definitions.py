@@ -42,3 +42,18 @@ def test_jobs_sensor_and_pools(autostack_home):
     # Every asset that writes the warehouse shares the `warehouse` pool (limit 1 in dagster.yaml).
     for node in writers:
         assert node.pools == {"warehouse"}, node.key
+
+
+def test_the_dbt_resource_knows_its_executables_version_without_asking_it():
+    """dagster-dbt would run `dbt --version` once per run; ours reads the same version in-process."""
+    import re
+    import subprocess
+
+    from packaging import version
+
+    from orchestration.defs.transform import DBT_EXECUTABLE, AutoStackDbtCliResource
+
+    resource = AutoStackDbtCliResource(project_dir=str(Path(__file__).parents[1] / "dbt_project"),
+                                       dbt_executable=DBT_EXECUTABLE)
+    printed = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True).stdout
+    assert resource._cli_version == version.parse(re.search(r"(\d+\.\d+\.\d+)", printed).group(1))

@@ -9,11 +9,13 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from packaging import version
 
 from autostack.settings import DBT_PROJECT_DIR, Settings
 from orchestration.ingest import duckdb_config
@@ -23,8 +25,16 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
-    """What dbt's profiles.yml reads from the environment."""
-    return {"AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_LOG_PATH": str(settings.home / "dbt-logs")}
+    """What dbt's profiles.yml reads from the environment, and where the project's parse is kept.
+
+    dagster-dbt copies the `partial_parse.msgpack` of DBT_TARGET_PATH into each run's own target
+    folder, so a run's `dbt build` parses only what changed instead of the whole project (measured:
+    a full parse 11.9 s, a partial one 6.0 s, of which 3.6 s is dbt starting)."""
+    return {
+        "AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "DBT_LOG_PATH": str(settings.home / "dbt-logs"),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+    }
 
 
 def dbt_project(settings: Settings) -> DbtProject:
@@ -36,8 +46,20 @@ def dbt_project(settings: Settings) -> DbtProject:
     return project
 
 
+class AutoStackDbtCliResource(DbtCliResource):
+    """The dbt CLI next to this interpreter. dagster-dbt asks the executable its version
+    (`dbt --version`, a subprocess of ~3.5 s) once per resource, i.e. once per run; this one is
+    the installed dbt-core's, so its version is read in-process."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        from dbt.version import __version__
+
+        return version.parse(__version__)
+
+
 def _dbt_cli(project: DbtProject) -> DbtCliResource:
-    return DbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE)
+    return AutoStackDbtCliResource(project_dir=project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE)
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
