@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,6 +114,59 @@ def _build_demo_home(settings: Settings) -> None:
         prepare_dagster_home(settings)
         code = run_ingest(settings, [str(demo / "exports")])
     assert code == 0, f"loading the demo estate failed (exit {code}); see {settings.home}"
+
+
+# --------------------------------------------------------------------------- placing tests on xdist workers
+def pytest_xdist_make_scheduler(config, log):
+    """Tests that share a costly fixture run on one worker, so it is built once (scripts/test).
+
+    xdist's own `--dist loadgroup` does not group under pytest 9.2 (pytest-xdist issue #1386), so the
+    units come from the test files: every test that takes the demo estate is in one unit (one worker
+    builds it while the other goes on with the rest instead of waiting for it), the tests of a
+    module-scoped fixture are one unit, and any other test is a unit alone. Units go out biggest
+    first (xdist's loadscope order)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    scopes: dict[tuple[str, str], str] = {}
+    for path in Path(__file__).parent.glob("test_*.py"):
+        file = path.relative_to(config.rootpath).as_posix()
+        scopes.update({(file, test): scope for test, scope in _shared_fixture_scopes(path).items()})
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file, *_, test = nodeid.split("::")
+            return scopes.get((file, test.split("[", 1)[0]), nodeid)
+
+    return SharedFixtureScheduling(config, log)
+
+
+def _shared_fixture_scopes(path: Path) -> dict[str, str]:
+    """Each test of the file that takes, itself or through the file's fixtures, the demo estate
+    ("demo_home") or a module-scoped fixture of the file ("<file>::<fixture>")."""
+    import ast
+
+    functions = {n.name: n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)}
+    module_fixtures = {
+        name for name, f in functions.items() for d in f.decorator_list
+        if isinstance(d, ast.Call) and any(k.arg == "scope" and getattr(k.value, "value", None) == "module" for k in d.keywords)
+    }
+
+    def shared(name: str, seen: frozenset[str]) -> set[str]:
+        found = set()
+        for arg in (a.arg for a in functions[name].args.args):
+            if arg == "demo_home":
+                found.add("demo_home")
+            elif arg in module_fixtures:
+                found.add(f"{path.name}::{arg}")
+            if arg in functions and arg not in seen:
+                found |= shared(arg, seen | {arg})
+        return found
+
+    scopes = {}
+    for name in functions:
+        if name.startswith("test") and (found := shared(name, frozenset({name}))):
+            scopes[name] = "demo_home" if "demo_home" in found else min(found)
+    return scopes
 
 
 @pytest.fixture(autouse=True)
