@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import ast
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,7 +124,9 @@ def pytest_xdist_make_scheduler(config, log):
     units come from the test files: every test that takes the demo estate is in one unit (one worker
     builds it while the other goes on with the rest instead of waiting for it), the tests of a
     module-scoped fixture are one unit, and any other test is a unit alone. Units go out biggest
-    first (xdist's loadscope order)."""
+    first (xdist's loadscope order). Another `--dist` given on the command line is left to xdist."""
+    if config.getoption("dist") != "load":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     scopes: dict[tuple[str, str], str] = {}
@@ -143,8 +145,6 @@ def pytest_xdist_make_scheduler(config, log):
 def _shared_fixture_scopes(path: Path) -> dict[str, str]:
     """Each test of the file that takes, itself or through the file's fixtures, the demo estate
     ("demo_home") or a module-scoped fixture of the file ("<file>::<fixture>")."""
-    import ast
-
     functions = {n.name: n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)}
     module_fixtures = {
         name for name, f in functions.items() for d in f.decorator_list
