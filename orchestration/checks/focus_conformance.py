@@ -44,6 +44,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest import sql
+
 FOCUS_VERSION = "1.2"
 STATUSES = ("passed", "failed", "skipped", "errored")
 MUST_KEYWORDS = frozenset({"MUST", "MUST NOT"})
@@ -438,7 +440,7 @@ def export_for_validator(
     if not columns:
         raise ValueError(f"table {table} has no FOCUS columns (only x_ columns or none at all)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    target = "'" + str(path).replace("'", "''") + "'"
+    target = sql.literal(str(path))
     total = int(con.execute(f"SELECT count(*) FROM {quoted}").fetchall()[0][0])
     source = quoted
     if max_rows is not None and total > max_rows:
@@ -698,7 +700,7 @@ def _predicate_sql(node: dict) -> str | None:
         return f"{_ident(column)} IS {'' if function == 'CheckValue' else 'NOT '}NULL"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    literal = str(value) if isinstance(value, (int, float)) else "'" + value.replace("'", "''") + "'"
+    literal = str(value) if isinstance(value, (int, float)) else sql.literal(value)
     return f"{_ident(column)} {'=' if function == 'CheckValue' else '<>'} {literal}"
 
 

@@ -25,6 +25,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from orchestration.ingest import sql
 from orchestration.resources import AutoStackSettings
 
 UTILIZATION_DAILY = AssetKey(["metrics", "utilization_daily"])
@@ -69,8 +70,8 @@ def metrics_files(dirs: tuple[Path, ...]) -> list[Path]:
 
 
 def _reader(path: Path) -> str:
-    quoted = str(path).replace("'", "''")
-    return f"read_parquet('{quoted}')" if path.suffix == ".parquet" else f"read_csv('{quoted}', header=true, all_varchar=true)"
+    quoted = sql.literal(str(path))
+    return f"read_parquet({quoted})" if path.suffix == ".parquet" else f"read_csv({quoted}, header=true, all_varchar=true)"
 
 
 def validated_select(con, path: Path) -> str:
@@ -160,8 +161,7 @@ def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict
         con.execute("DELETE FROM metrics.utilization_daily")
         con.execute("DELETE FROM metrics.utilization_files")
         for path, select in good:
-            quoted = str(path).replace("'", "''")
-            con.execute(f"INSERT INTO metrics.utilization_daily SELECT *, '{quoted}' FROM ({select})")
+            con.execute(f"INSERT INTO metrics.utilization_daily SELECT *, {sql.literal(str(path))} FROM ({select})")
             count = con.execute(f"SELECT count(*) FROM ({select})").fetchall()[0][0]
             con.execute("INSERT INTO metrics.utilization_files VALUES (?, ?, NULL, now()::TIMESTAMP)", [str(path), count])
         for path, error in errors.items():
