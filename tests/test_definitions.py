@@ -57,3 +57,17 @@ def test_the_dbt_resource_knows_its_executables_version_without_asking_it():
                                        dbt_executable=DBT_EXECUTABLE)
     printed = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True).stdout
     assert resource._cli_version == version.parse(re.search(r"(\d+\.\d+\.\d+)", printed).group(1))
+
+
+def test_the_dbt_resource_makes_no_in_process_adapter(tmp_path, monkeypatch):
+    """dagster-dbt registers a dbt adapter in-process on every cli() call (~2 s), only for row counts
+    and column metadata, which AutoStack does not fetch; ours runs dbt without one."""
+    from orchestration.defs.transform import DBT_EXECUTABLE, AutoStackDbtCliResource
+
+    monkeypatch.setenv("AUTOSTACK_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    project_dir = Path(__file__).parents[1] / "dbt_project"
+    resource = AutoStackDbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir),
+                                       dbt_executable=DBT_EXECUTABLE)
+    invocation = resource.cli(["list", "--resource-type", "seed", "--quiet"], target_path=tmp_path / "target")
+    assert invocation.adapter is None
+    assert invocation.wait().is_successful()
