@@ -49,10 +49,15 @@ def environ(values: dict[str, str]):
                 os.environ[k] = v
 
 
-def run_dbt(settings: Settings, *args: str) -> None:
-    """Run dbt for real against the settings' warehouse (e.g. run_dbt(s, "build")); fail loudly."""
+def run_dbt(settings: Settings, *args: str, unit_tests: bool = False):
+    """Run dbt for real against the settings' warehouse (e.g. run_dbt(s, "build")); fail loudly.
+
+    A `build` leaves out the project's unit tests (fixed rows in, expected rows out: the loaded rows do
+    not change their outcome) unless unit_tests=True: test_dbt_unit_tests.py runs each of them once."""
     from dbt.cli.main import dbtRunner
 
+    if args[:1] == ("build",) and not unit_tests and "--exclude-resource-type" not in args:
+        args = (*args, "--exclude-resource-type", "unit_test")
     env = {
         "AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
@@ -69,6 +74,7 @@ def run_dbt(settings: Settings, *args: str) -> None:
                 if str(getattr(r, "status", "")) not in ("success", "pass", "RunStatus.Success", "TestStatus.Pass"):
                     failures.append(f"{r.node.unique_id}: {r.status}: {r.message}")
         raise AssertionError(f"dbt {' '.join(args)} failed: {result.exception}\n" + "\n".join(failures))
+    return result
 
 
 # --------------------------------------------------------------------------- the demo estate, loaded once

@@ -133,27 +133,8 @@ def test_cur_to_focus_compares_with_focus_converter(tmp_path, cur_file):
 
 
 @pytest.mark.slow
-def test_end_to_end_writes_stage_timings(tmp_path, cur_file):
-    results, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
-    done = _run("end_to_end.py", "--input", str(cur_file), "--results", str(results), "--json", str(raw),
-                "--work-dir", str(tmp_path / "work"))
-    assert done.returncode == 0, done.stderr[-4000:]
-    rows = _table_rows(results.read_text())
-    stages = [r["stage"] for r in rows]
-    for expected in ("ingest", "dbt build (staging → focus → marts, tests)", "check: reconciliation",
-                     "check: FOCUS 1.2 conformance (focus-validator)", "publish: serving snapshot",
-                     "total (process: imports, definitions, run)"):
-        assert expected in stages, stages
-    total = next(r for r in rows if r["stage"].startswith("total"))
-    assert f"focus.costs rows published: {ROWS}" in total["notes"]
-    run = json.loads(raw.read_text())[0]
-    assert run["failures"] == [] and run["rows"] == ROWS
-    assert any(c["check"] == "billed_cost_reconciles_to_sources" and c["passed"] for c in run["checks"])
-    assert "focus.costs_v1_2 / focus.costs" in run["layers"]
-
-
-@pytest.mark.slow
-def test_end_to_end_generate_runs_the_demo_estate_or_says_it_is_missing(tmp_path):
+def test_end_to_end_generates_the_demo_estate_and_writes_stage_timings(tmp_path):
+    """`--generate`: a tiny demo estate from `autostack demo-data`, then the real ingest job, each stage timed."""
     import end_to_end
 
     results, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
@@ -167,8 +148,18 @@ def test_end_to_end_generate_runs_the_demo_estate_or_says_it_is_missing(tmp_path
     assert done.returncode == 0, done.stderr[-4000:]
     rows = _table_rows(results.read_text())
     assert rows[0]["tool"] == "generate" and rows[0]["stage"] == "autostack demo-data"
+    stages = [r["stage"] for r in rows]
+    for expected in ("ingest", "dbt build (staging → focus → marts, tests)", "check: reconciliation",
+                     "check: FOCUS 1.2 conformance (focus-validator)", "publish: serving snapshot",
+                     "total (process: imports, definitions, run)"):
+        assert expected in stages, stages
     run = json.loads(raw.read_text())[0]
-    assert run["rows"] > 0 and run["failures"] == []
+    assert run["failures"] == [] and run["rows"] > 0
+    total = next(r for r in rows if r["stage"].startswith("total"))
+    published = int(total["notes"].split("focus.costs rows published: ", 1)[1].split(";", 1)[0])
+    assert 0.5 * run["rows"] < published <= run["rows"]
+    assert any(c["check"] == "billed_cost_reconciles_to_sources" and c["passed"] for c in run["checks"])
+    assert "focus.costs_v1_2 / focus.costs" in run["layers"]
 
 
 @pytest.mark.slow
