@@ -107,7 +107,7 @@ def test_an_incremental_build_maps_only_changed_slices_and_equals_a_full_build(e
         assert superseded and superseded <= set(first_ids), "the restatements supersede month-to-date loads"
         assert set(later_ids) <= loads and not loads & superseded, "superseded loads' rows are gone"
         con.execute("CREATE TABLE incremental AS SELECT * FROM focus.costs_v1_2")
-        incremental_facts = con.execute("SELECT * FROM intermediate.int_costs__service_categories_by_load "
+        incremental_facts = con.execute("SELECT * FROM intermediate.int_costs__lookup_facts_by_load "
                                         "ORDER BY ALL").fetchall()
     # The last build read only the loads of the slices the restatements changed: this month's AWS and
     # Azure loads (this month's GCP and FOCUS loads were mapped by the build before and kept).
@@ -119,7 +119,7 @@ def test_an_incremental_build_maps_only_changed_slices_and_equals_a_full_build(e
     with duckdb.connect(str(settings.warehouse_path)) as con:
         assert _rows(con, "focus.costs_v1_2") > 1000
         assert _same_rows(con, "focus.costs_v1_2", "incremental") == (0, 0)
-        assert con.execute("SELECT * FROM intermediate.int_costs__service_categories_by_load "
+        assert con.execute("SELECT * FROM intermediate.int_costs__lookup_facts_by_load "
                            "ORDER BY ALL").fetchall() == incremental_facts
     # A full build reads every load: no filter in the staging view.
     compiled = (settings.dbt_target_dir / "run" / "autostack" / "models" / "staging" / "aws"

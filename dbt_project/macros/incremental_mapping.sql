@@ -5,7 +5,7 @@
   depend on each other (a Savings Plan negation is folded into the covered line; an Azure actual export
   contributes only what the amortized export of the same slice lacks); rows of different slices never
   do, except through the conformance lookups of int_costs__conformed, which read per-load facts
-  (int_costs__service_categories_by_load, int_costs__region_names_by_load) and so see every load either way.
+  (int_costs__lookup_facts_by_load) and so see every load either way.
 
   loads_to_map() is the loads of every slice that holds a load not yet mapped (recorded in
   ingest.focus_mapped_loads by focus.costs_v1_2's post-hook), closed over loads that span several
@@ -22,8 +22,7 @@
         ('ingest', 'focus_mapped_loads'),
         ('ingest', 'partitions'),
         ('focus', 'costs_v1_2'),
-        ('intermediate', 'int_costs__service_categories_by_load'),
-        ('intermediate', 'int_costs__region_names_by_load'),
+        ('intermediate', 'int_costs__lookup_facts_by_load'),
     ]) }}
 {% endmacro %}
 
@@ -91,7 +90,7 @@ where "x_LoadId" not in (select load_id from ingest.partitions)
 {% endmacro %}
 
 
-{# The configuration of every model kept per load (focus.costs_v1_2 and the conformance facts). #}
+{# The configuration of every model kept per load (focus.costs_v1_2 and the conformance lookups' facts). #}
 {% macro per_load_incremental(post_hook=none) %}
     {{ return({
         'materialized': 'incremental',

@@ -2,8 +2,8 @@
 -- load (ties: more rows, then the name). Rows without a category never win; they take the winner too.
 with category_costs as (
     select "ProviderName", "ServiceName", "ServiceCategory", sum(cost) as cost, sum(row_count) as row_count
-    from {{ ref('int_costs__service_categories_by_load') }}
-    where "ServiceCategory" is not null
+    from {{ ref('int_costs__lookup_facts_by_load') }}
+    where fact = 'service_category' and "ServiceCategory" is not null
     group by all
 )
 
