@@ -208,6 +208,7 @@ def test_cli_demo_data(tmp_path, capsys, autostack_home):
     assert "--months" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # needs the demo estate (built once per session)
 def test_generated_estate_ingests_with_every_check_passing(demo_home):
     """The demo estate, every writer, loaded by the real ingest job (demo_home, whose build also requires
     the ingest's exit code 0: no file quarantined, no step or check failed): every data file loaded,
