@@ -56,14 +56,11 @@ def run_dbt(settings: Settings, *args: str, unit_tests: bool = False):
     not change their outcome) unless unit_tests=True: test_dbt_unit_tests.py runs each of them once."""
     from dbt.cli.main import dbtRunner
 
+    from orchestration.defs.transform import dbt_environment
+
     if args[:1] == ("build",) and not unit_tests and "--exclude-resource-type" not in args:
         args = (*args, "--exclude-resource-type", "unit_test")
-    env = {
-        "AUTOSTACK_WAREHOUSE_PATH": str(settings.warehouse_path),
-        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
-        "DBT_LOG_PATH": str(settings.home / "dbt-logs"),
-    }
-    with environ(env):
+    with environ(dbt_environment(settings)):
         result = dbtRunner().invoke(
             [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
         )
