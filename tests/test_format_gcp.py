@@ -195,16 +195,64 @@ def test_a_jsonl_line_that_is_not_an_object_is_quarantined_naming_file_and_line(
 
 
 def test_blank_and_whitespace_indented_jsonl_lines(autostack_home, tmp_path):
-    """Lines of spaces are skipped; an object after JSON whitespace (spaces, a tab) is an object."""
+    """Lines of JSON whitespace only are skipped; an object after JSON whitespace (spaces, a tab) is an
+    object. Line numbers in errors count the blank lines."""
     lines = JSONL.read_text().splitlines()
     spaced = tmp_path / "gcp_billing_export_v1-spaced.jsonl"
-    spaced.write_text("\n".join([lines[0], "   ", " \t " + lines[1], "", *lines[2:]]) + "\n")
+    spaced.write_text("\n".join([lines[0], "   ", " \t " + lines[1], "", "\t", " \t\r", *lines[2:]]) + "\n")
     result = _load(autostack_home, spaced)
     assert result.outcome == "loaded" and result.row_count == len(lines), result.error
-    tab_only = tmp_path / "gcp_billing_export_v1-tab.jsonl"
-    tab_only.write_text("\n".join([lines[0], "\t", *lines[1:]]) + "\n")
-    result = _load(autostack_home, tab_only)
-    assert result.outcome == "quarantined" and "line 2 is not valid JSON" in result.error, result.error
+    late = tmp_path / "gcp_billing_export_v1-late.jsonl"
+    late.write_text("\n".join([lines[0], "", "\t", json.dumps({**json.loads(lines[1]), "cost": "twelve"})]) + "\n")
+    result = _load(autostack_home, late)
+    assert result.outcome == "quarantined" and "line 4: cost is not a number: twelve" in result.error, result.error
+
+
+def _rows_of(select: str) -> list[tuple]:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return sorted(con.execute(f"SELECT * FROM ({select})").fetchall(), key=repr)
+    finally:
+        con.close()
+
+
+def test_the_fast_jsonl_reading_gives_the_checked_readings_rows(tmp_path):
+    """JSON Lines load through DuckDB's JSON reader; the line-by-line reading the loader falls back to
+    must give the very same raw rows wherever the fast one reads the file at all."""
+    lines = JSONL.read_text().splitlines()
+    first = json.loads(lines[0])
+    odd = {**first, "cost": 1.5e-7, "labels": [{"key": "quote\"d", "value": 12}], "sku": {**first["sku"], "description": {"nested": [1, 2]}}}
+    varied = tmp_path / "gcp_billing_export_v1-varied.jsonl"
+    varied.write_text("\n".join([lines[0], "", *lines[1:], " \t", json.dumps(odd, ensure_ascii=True), json.dumps(odd, ensure_ascii=False)]) + "\n")
+    for path in (JSONL, FORMS["jsonl.gz"], varied):
+        probe = probe_file(path)
+        fast, checked = GCP.select_sql(probe), GCP.checked_select_sql(probe)
+        assert "read_json(" in fast and "read_json(" not in checked
+        fast_rows = _rows_of(fast)
+        assert len(fast_rows) == len(lines) + (2 if path == varied else 0)
+        assert fast_rows == _rows_of(checked), path
+    assert GCP.checked_select_sql(probe_file(FORMS["csv"])) is None
+
+
+@pytest.mark.parametrize("change", ["a key twice", "text for an object"])
+def test_what_only_the_checked_jsonl_reading_accepts_still_loads(autostack_home, tmp_path, change):
+    """DuckDB's JSON reader refuses a record with a key twice (the checked reading takes its first
+    value) or text where the export has an object (the checked reading leaves its fields NULL)."""
+    lines = JSONL.read_text().splitlines()
+    first = json.loads(lines[0])
+    if change == "a key twice":
+        line = json.dumps(first)[:-1] + ', "billing_account_id": "01A2B3-C4D5E6-000000"}'
+    else:
+        line = json.dumps({**first, "project": "acme-web-prod"})
+    path = tmp_path / "gcp_billing_export_v1-lenient.jsonl"
+    path.write_text("\n".join([*lines, line]) + "\n")
+    probe = probe_file(path)
+    with pytest.raises(duckdb.Error):
+        _rows_of(GCP.select_sql(probe))
+    result = _load(autostack_home, path)
+    assert result.outcome == "loaded" and result.row_count == len(lines) + 1, result.error
+    assert result.billing_accounts == (first["billing_account_id"],)
 
 
 def test_malformed_jsonl_line_is_quarantined_naming_file_and_line(autostack_home, tmp_path):

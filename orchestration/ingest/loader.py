@@ -196,25 +196,33 @@ def load_file(
     try:
         probe = probe_file(source.local_path)
         fmt = detect_format(probe)
-        select = fmt.select_sql(probe)
+        selects = [fmt.select_sql(probe)]
+        checked = fmt.checked_select_sql(probe)
     except UnrecognizedFileError as exc:
         return _quarantine(con, source, checksum, size, fmt, _with_uri(str(exc), source), load_id, run_id, now, quarantine_dir)
+    if checked is not None:
+        selects.append(checked)
 
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+    conflicts = 0
+    while True:
         try:
             rows, billed, accounts, periods, currency = _write_load(
-                con, source, fmt, select, load_id, now, checksum, size, run_id
+                con, source, fmt, selects[0], load_id, now, checksum, size, run_id
             )
             break
         except (duckdb.Error, ValueError) as exc:
             _rollback(con)
             if is_transaction_conflict(exc):
-                if attempt < CONFLICT_ATTEMPTS:
+                conflicts += 1
+                if conflicts < CONFLICT_ATTEMPTS:
                     continue  # another worker's transaction changed a row this one needs: load again
                 raise TransactionConflictError(
                     f"{source.uri}: could not be loaded in {CONFLICT_ATTEMPTS} attempts, each in conflict with "
                     f"a concurrent load: {_first_line(exc)}"
                 ) from exc
+            if len(selects) > 1 and isinstance(exc, duckdb.Error):
+                selects.pop(0)  # the format's checked reading names the line and field, or reads it
+                continue
             message = f"{source.uri}: read as {fmt.name} but could not be loaded: {_first_line(exc)}{_locate_bad_value(con, probe, exc)}"
             return _quarantine(con, source, checksum, size, fmt, message, load_id, run_id, now, quarantine_dir)
     return LoadResult(

@@ -102,6 +102,10 @@ class ExportFormat:
     # Azure's actual export, when the amortized export of the same slice is loaded too, contributes
     # only its commitment purchases and refunds: the billed total of just those rows.
     paired_billed_total_sql: str | None = None
+    # A slower SELECT with the same rows whose errors name the line and field, for a format whose
+    # `select_sql` is a fast reader that fails without saying where (or refuses what this one reads):
+    # the loader runs it when `select_sql` fails, and reports its outcome. None: no such fallback.
+    checked_select_sql: Callable[[FileProbe], str | None] = lambda probe: None
     extra: dict = field(default_factory=dict)
 
 
