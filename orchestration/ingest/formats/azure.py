@@ -167,11 +167,12 @@ def _typed(canonical: str, source: str) -> str:
     text = sql.text(sql.ident(source))
     if kind == "text":
         return text
+    # Each value is converted once: coalesce evaluates the error only for the rows whose conversion
+    # gave NULL, and text that is NULL itself stays NULL.
     if kind == "decimal":
         return (
-            f"CASE WHEN {text} IS NULL THEN NULL "
-            f"WHEN TRY_CAST({text} AS {DECIMAL}) IS NULL THEN {_failure(source, 'a decimal number', text)} "
-            f"ELSE CAST({text} AS {DECIMAL}) END"
+            f"coalesce(TRY_CAST({text} AS {DECIMAL}), "
+            f"CASE WHEN {text} IS NOT NULL THEN {_failure(source, 'a decimal number', text)} END)"
         )
     if kind == "timestamp":
         parsed = (
@@ -180,9 +181,8 @@ def _typed(canonical: str, source: str) -> str:
             f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END"
         )
         return (
-            f"CASE WHEN {text} IS NULL THEN NULL "
-            f"WHEN ({parsed}) IS NULL THEN {_failure(source, 'a date (MM/DD/YYYY or ISO 8601)', text)} "
-            f"ELSE {parsed} END"
+            f"coalesce({parsed}, "
+            f"CASE WHEN {text} IS NOT NULL THEN {_failure(source, 'a date (MM/DD/YYYY or ISO 8601)', text)} END)"
         )
     # Tags: JSON key/value pairs, with or without the outer braces (both occur in exports).
     wrapped = f"CASE WHEN starts_with({text}, '{{') THEN {text} ELSE '{{' || {text} || '}}' END"

@@ -315,12 +315,12 @@ def _typed(name: str, path: str, kind: str, where: str) -> str:
     if kind == "text":
         return f"{sql.text(expr)} AS {name}"
     if kind == "timestamp":
+        # Parsed once: coalesce evaluates the error only where the cast gave NULL for text that is not.
         value = sql.text(expr)
         bad = sql.literal(f" {path} is not a timestamp: ")
         return (
-            f"CASE WHEN {value} IS NULL THEN NULL "
-            f"WHEN TRY_CAST({value} AS TIMESTAMPTZ) IS NULL THEN error({where} || {bad} || {value}) "
-            f"ELSE {sql.utc_timestamp(expr)} END AS {name}"
+            f"coalesce(timezone('UTC', TRY_CAST({value} AS TIMESTAMPTZ)), "
+            f"CASE WHEN {value} IS NOT NULL THEN error({where} || {bad} || {value}) END) AS {name}"
         )
     if kind == "decimal":
         return f"{_decimal(expr, path, where)} AS {name}"
