@@ -431,14 +431,26 @@ def root_causes(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> list
     """
     if detail.empty:
         return []
-    base = baseline_dates(anomaly_date)
+    return ranked_contributors(contributor_days(detail), anomaly_date, top)
+
+
+def contributor_days(detail: pd.DataFrame) -> pd.DataFrame:
+    """`detail` (as root_causes takes it) as one row per (dimension, value), one column per day, 0 where none.
+
+    It may hold more days than one anomaly's: a contributor with no cost on an anomaly's days has no
+    rise on them, so ranked_contributors leaves it out. The anomalies of one scope share one table."""
     frame = detail.assign(charge_date=pd.to_datetime(detail["charge_date"]).dt.date)
-    pivot = frame.pivot_table(index=["dimension", "value"], columns="charge_date", values="cost", aggfunc="sum",
-                              fill_value=0.0)
-    actual = pivot[anomaly_date] if anomaly_date in pivot.columns else pd.Series(0.0, index=pivot.index)
-    base_cols = [d for d in base if d in pivot.columns]
-    base_frame = pivot.reindex(columns=base, fill_value=0.0)
-    expected = base_frame.median(axis=1) if base_cols else pd.Series(0.0, index=pivot.index)
+    return frame.pivot_table(index=["dimension", "value"], columns="charge_date", values="cost", aggfunc="sum",
+                             fill_value=0.0)
+
+
+def ranked_contributors(days: pd.DataFrame, anomaly_date: date, top: int = 10) -> list[dict]:
+    """root_causes from contributor_days' table."""
+    base = baseline_dates(anomaly_date)
+    actual = days[anomaly_date] if anomaly_date in days.columns else pd.Series(0.0, index=days.index)
+    base_cols = [d for d in base if d in days.columns]
+    base_frame = days.reindex(columns=base, fill_value=0.0)
+    expected = base_frame.median(axis=1) if base_cols else pd.Series(0.0, index=days.index)
     delta = actual - expected
     out = pd.DataFrame({"actual": actual, "expected": expected, "delta": delta}).reset_index()
     out = out[out["delta"] > 0]

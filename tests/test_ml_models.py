@@ -403,6 +403,32 @@ def test_root_causes_are_ranked_by_their_rise():
     assert json.loads(an.root_causes_json(pd.DataFrame(rows, columns=["charge_date", "dimension", "value", "cost"]), day))
 
 
+
+def test_one_scope_table_serves_each_of_its_anomalies_as_its_own_days_would():
+    """compute_anomalies sums a scope's contributors once over all its anomalies' days: on that
+    table each anomaly's causes are exactly those of its own five days, other days' contributors
+    (one that appears only on another anomaly's date, one that falls on this one) left out."""
+    first, second = date(2026, 3, 10), date(2026, 3, 24)
+    days = sorted({first, second, *an.baseline_dates(first), *an.baseline_dates(second)})
+    rows = []
+    for d in days:
+        rows += [(d, "service", "EC2", 100.0 + (80.0 if d == first else 0.0) + (30.0 if d == second else 0.0)),
+                 (d, "region", "us-east-1", 100.0 + (80.0 if d == first else 0.0)),
+                 (d, "tag", "team=data", 10.0 + 0.5 * days.index(d))]
+        if d == second:
+            rows.append((d, "service", "Lambda", 45.0))
+        if d in an.baseline_dates(first):
+            rows.append((d, "resource", "i-gone", 7.0))
+    detail = pd.DataFrame(rows, columns=["charge_date", "dimension", "value", "cost"])
+    table = an.contributor_days(detail)
+    assert list(table.columns) == days
+    for day in (first, second):
+        own = detail[detail["charge_date"].isin([day, *an.baseline_dates(day)])]
+        assert an.ranked_contributors(table, day) == an.root_causes(own, day) != []
+    assert ("service", "Lambda") in [(c["dimension"], c["value"]) for c in an.ranked_contributors(table, second)]
+    assert ("service", "Lambda") not in [(c["dimension"], c["value"]) for c in an.ranked_contributors(table, first)]
+
+
 # --------------------------------------------------------------------------- scopes
 def test_dense_series_fill_gaps_and_keep_configured_tags_only():
     frame = pd.DataFrame([

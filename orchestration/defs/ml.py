@@ -208,20 +208,25 @@ def _tag_map(tags: str | None, keys: tuple[str, ...]) -> dict[str, str]:
     return {k.lower(): str(v) for k, v in json.loads(tags).items() if k.lower() in wanted and v is not None}
 
 
-def scope_mask(rows: pd.DataFrame, scope_type: str, scope_value: str) -> pd.Series:
-    """Which of DETAIL_SQL's `rows` (with their `tag_map`) belong to the scope."""
+def scope_mask(rows: pd.DataFrame, tag_maps: dict[str, dict[str, str]], scope_type: str, scope_value: str) -> np.ndarray:
+    """Which of DETAIL_SQL's `rows` belong to the scope; `tag_maps`: each tags text's configured tags (_tag_map)."""
     if scope_type in SCOPE_COLUMNS:
-        return rows[SCOPE_COLUMNS[scope_type]] == scope_value
+        return (rows[SCOPE_COLUMNS[scope_type]] == scope_value).to_numpy(dtype=bool)
     if scope_type.startswith("tag:"):
         key = scope_type[4:]
-        return pd.Series([m.get(key) == scope_value for m in rows["tag_map"]], index=rows.index, dtype=bool)
-    return pd.Series(True, index=rows.index)
+        tags = rows["tags"].astype("category")
+        # One answer per distinct tags text, then one per row by its category code (-1, no tags: the last, False).
+        per_text = [tag_maps[t].get(key) == scope_value for t in tags.cat.categories] + [False]
+        return np.asarray(per_text, dtype=bool)[tags.cat.codes.to_numpy()]
+    return np.ones(len(rows), dtype=bool)
 
 
-def scope_rows(con, scope_type: str, scope_value: str, dates: list[date], tag_keys: tuple[str, ...]) -> pd.DataFrame:
-    """DETAIL_SQL's rows of one scope on `dates`, with their `tag_map`: read per anomaly, so that
-    only the scope's rows of those days leave DuckDB (all scopes' rows of every anomaly's days, as
-    pandas objects, took 5.7 GB at 10M billing rows)."""
+def scope_rows(con, scope_type: str, scope_value: str, dates: list[date],
+               tag_keys: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
+    """DETAIL_SQL's rows of one scope on `dates`, and each of their tags texts' configured tags (_tag_map).
+
+    Read per scope, so that only the scope's rows of those days leave DuckDB (all scopes' rows of
+    every anomaly's days, as pandas objects, took 5.7 GB at 10M billing rows)."""
     params: list = [min(dates), max(dates) + timedelta(days=1), dates]
     if scope_type in SCOPE_SQL:
         scope = SCOPE_SQL[scope_type]
@@ -233,24 +238,23 @@ def scope_rows(con, scope_type: str, scope_value: str, dates: list[date], tag_ke
         scope = "true"
     rows = con.execute(DETAIL_SQL.format(scope=scope), params).df()
     rows["charge_date"] = pd.to_datetime(rows["charge_date"]).dt.date
-    # Categories: each anomaly of the scope groups and filters these columns again (grouping arrow
-    # strings took most of the anomalies' time at 10M billing rows).
+    # Categories: each cost view and anomaly of the scope groups and filters these columns again
+    # (grouping arrow strings took most of the anomalies' time at 10M billing rows).
     for column in ("provider", "billing_account", "sub_account", "service", "region", "resource", "usage_type", "tags"):
         rows[column] = rows[column].astype("category")
-    # A few hundred distinct tag sets over a scope's rows (1.45M at 10M billing rows): each parsed once.
-    parsed = {t: _tag_map(t, tag_keys) for t in rows["tags"].dropna().unique()}
-    rows["tag_map"] = [parsed[t] if isinstance(t, str) else {} for t in rows["tags"]]
-    return rows[scope_mask(rows, scope_type, scope_value)]
+    # A few hundred distinct tags texts over a scope's rows (1.45M at 10M billing rows): each parsed once.
+    tag_maps = {t: _tag_map(t, tag_keys) for t in rows["tags"].cat.categories}
+    return rows[scope_mask(rows, tag_maps, scope_type, scope_value)], tag_maps
 
 
-def contributor_detail(rows: pd.DataFrame, scope_type: str, cost_view: str) -> pd.DataFrame:
+def contributor_detail(rows: pd.DataFrame, tag_maps: dict[str, dict[str, str]], scope_type: str,
+                       cost_view: str) -> pd.DataFrame:
     """The scope's cost as (charge_date, dimension, value, cost), for models_ml.anomalies.root_causes.
 
-    `rows` are the scope's rows as scope_rows gives them (already narrowed to the scope), with a
-    `tag_map` column (the configured tags of each row as a dict). Each dimension's cost is summed per
-    (day, value) here, and tags per (day, tag set) before the sets are spread into their `key=value` pairs: root_causes sums them per (dimension, value, day) all the same,
-    from a few thousand rows instead of every row times every dimension (a Python pass over 10^5 rows
-    per anomaly at 10M billing rows).
+    `rows` and `tag_maps` as scope_rows gives them (the rows already narrowed to the scope). Each
+    dimension's cost is summed per (day, value) here, and tags per (day, tags text) before each text is
+    spread into its configured `key=value` pairs: root_causes sums them per (dimension, value, day) all
+    the same, from a few thousand rows instead of every row times every dimension.
     """
     parts = []
     for dimension, column in (("service", "service"), ("sub_account", "sub_account"), ("billing_account", "billing_account"),
@@ -260,11 +264,8 @@ def contributor_detail(rows: pd.DataFrame, scope_type: str, cost_view: str) -> p
         summed = rows.groupby(["charge_date", column], sort=False, observed=True)[cost_view].sum()
         parts.append(pd.DataFrame({"charge_date": summed.index.get_level_values(0), "dimension": dimension,
                                    "value": summed.index.get_level_values(1).astype(object), "cost": summed.to_numpy()}))
-    tagged = rows[rows["tags"].notna()]
-    sets = tagged.drop_duplicates("tags")
-    tag_map = dict(zip(sets["tags"], sets["tag_map"]))
-    by_set = tagged.groupby(["charge_date", "tags"], sort=False, observed=True)[cost_view].sum()
-    tag_rows = [(d, f"{k}={v}", c) for (d, t), c in by_set.items() for k, v in tag_map[t].items() if f"tag:{k}" != scope_type]
+    by_set = rows[rows["tags"].notna()].groupby(["charge_date", "tags"], sort=False, observed=True)[cost_view].sum()
+    tag_rows = [(d, f"{k}={v}", c) for (d, t), c in by_set.items() for k, v in tag_maps[t].items() if f"tag:{k}" != scope_type]
     if tag_rows:
         parts.append(pd.DataFrame(tag_rows, columns=["charge_date", "value", "cost"]).assign(dimension="tag"))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["charge_date", "dimension", "value", "cost"])
@@ -278,15 +279,18 @@ def compute_anomalies(con, tag_keys: tuple[str, ...], config: an.AnomalyConfig, 
     if len(found):
         explained_by_billing: dict[int, bool] = {}
         cause_of: dict[int, str] = {}
-        # One read per scope (its rows on all its anomalies' days), then each anomaly's own days.
+        # One read per scope (its rows on all its anomalies' days) and its contributors summed per day
+        # once per cost view; then each anomaly's own days.
         for (scope_type, scope_value), group in found.groupby(["scope_type", "scope_value"], sort=False):
             days = sorted({d for a in group["anomaly_date"] for d in [a, *an.baseline_dates(a)]})
-            scope_days = scope_rows(con, scope_type, scope_value, days, tag_keys)
+            scope_days, tag_maps = scope_rows(con, scope_type, scope_value, days, tag_keys)
+            contributors = {view: an.contributor_days(contributor_detail(scope_days, tag_maps, scope_type, view))
+                            for view in group["cost_view"].unique()} if len(scope_days) else {}
             for r in group.itertuples():
                 scoped = scope_days[scope_days["charge_date"].isin({r.anomaly_date, *an.baseline_dates(r.anomaly_date)})]
                 explained_by_billing[r.Index] = an.billing_change(scoped, r.cost_view, r.anomaly_date, r.impact)
-                detail = contributor_detail(scoped, r.scope_type, r.cost_view)
-                cause_of[r.Index] = an.root_causes_json(detail, r.anomaly_date)
+                cause_of[r.Index] = json.dumps(an.ranked_contributors(contributors[r.cost_view], r.anomaly_date)
+                                               if len(scoped) else [])
         causes = [cause_of[i] for i in found.index]
         keep = ~np.asarray([explained_by_billing[i] for i in found.index], dtype=bool)
         found = found[keep].reset_index(drop=True)
