@@ -110,6 +110,30 @@ def test_metrics_loader_loads_good_files_and_names_bad_ones(tmp_path):
     con.close()
 
 
+def test_overlapping_metrics_files_keep_the_latest_files_row_per_machine_and_day(tmp_path):
+    """A month delivered again under a name that sorts later, and an API source (CloudWatch) beside the files."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    _metrics_frame().to_parquet(folder / "utilization-2026-03.parquet")
+    _metrics_frame(hours_running=6.0).iloc[1:].to_parquet(folder / "utilization-2026-03.v2.parquet")
+    # Another machine, each of its days given twice by the API: one row each.
+    api = pd.concat([_metrics_frame(resource_id="i-2")] * 2, ignore_index=True).assign(resource_id="i-2")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    summary = load_metrics(con, (folder,), {"cloudwatch:us-east-1": api})
+    assert summary["rows"] == 4 and summary["loaded_files"] == 2
+    assert con.execute("SELECT resource_id, date, hours_running, source_file FROM metrics.utilization_daily "
+                       "ORDER BY ALL").fetchall() == [
+        ("i-1", date(2026, 3, 1), 24.0, str(folder / "utilization-2026-03.parquet")),
+        ("i-1", date(2026, 3, 2), 6.0, str(folder / "utilization-2026-03.v2.parquet")),
+        ("i-2", date(2026, 3, 1), 24.0, "cloudwatch:us-east-1"),
+        ("i-2", date(2026, 3, 2), 24.0, "cloudwatch:us-east-1"),
+    ]
+    assert dict(con.execute("SELECT source_file, row_count FROM metrics.utilization_files").fetchall()) == {
+        str(folder / "utilization-2026-03.parquet"): 2, str(folder / "utilization-2026-03.v2.parquet"): 1,
+        "cloudwatch:us-east-1": 4}
+    con.close()
+
+
 def test_duplicate_machine_days_are_rejected(tmp_path):
     path = tmp_path / "dup.parquet"
     frame = _metrics_frame()

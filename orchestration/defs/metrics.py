@@ -38,6 +38,8 @@ METRIC_COLUMNS = {
     "cpu_max_pct": "DOUBLE", "memory_p95_pct": "DOUBLE",
 }
 KEY_COLUMNS = ("date", "provider", "resource_id")
+# The documented columns of a source (a file, or an API's frame) as their types.
+CASTS = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in METRIC_COLUMNS.items())
 SUFFIXES = (".parquet", ".csv")
 
 TABLE_SQL = "CREATE TABLE IF NOT EXISTS metrics.utilization_daily (" + ", ".join(
@@ -89,8 +91,7 @@ def validated_select(con, path: Path) -> str:
             f"WHERE {name} IS NOT NULL AND TRY_CAST({name} AS {kind}) IS NULL LIMIT 1").fetchall()
         if bad:
             raise MetricsFileError(f"{path}, row {bad[0][0]}, column {name}: expected {kind}, got {bad[0][1]!r}")
-    casts = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in METRIC_COLUMNS.items())
-    select = f"SELECT row_number() OVER () AS row_number, {casts} FROM {_reader(path)}"
+    select = f"SELECT row_number() OVER () AS row_number, {CASTS} FROM {_reader(path)}"
     nulls = " OR ".join(f"{c} IS NULL" for c in (*KEY_COLUMNS, "hours_running", "cpu_p95_pct"))
     checks = [("date, provider, resource_id, hours_running and cpu_p95_pct present", nulls), *ROW_RULES]
     for expected, broken in checks:
@@ -103,7 +104,9 @@ def validated_select(con, path: Path) -> str:
     if dup:
         raise MetricsFileError(f"{path}: more than one row for date {dup[0][0]}, {dup[0][1]} resource {dup[0][2]}; "
                                "expected one row per machine per day")
-    return f"SELECT {', '.join(METRIC_COLUMNS)} FROM ({select})"
+    # The rows to load, without the row numbers the checks name rows by: a row_number() window keeps
+    # DuckDB to one thread.
+    return f"SELECT {CASTS} FROM {_reader(path)}"
 
 
 STATE_SQL = "CREATE TABLE IF NOT EXISTS metrics.utilization_state (files_signature VARCHAR)"
@@ -160,27 +163,26 @@ def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict
         con.execute(STATE_SQL)
         con.execute("DELETE FROM metrics.utilization_daily")
         con.execute("DELETE FROM metrics.utilization_files")
+        sources = [f"SELECT *, {sql.literal(str(path))} AS source_file FROM ({select})" for path, select in good]
         for path, select in good:
-            con.execute(f"INSERT INTO metrics.utilization_daily SELECT *, {sql.literal(str(path))} FROM ({select})")
             count = con.execute(f"SELECT count(*) FROM ({select})").fetchall()[0][0]
             con.execute("INSERT INTO metrics.utilization_files VALUES (?, ?, NULL, now()::TIMESTAMP)", [str(path), count])
         for path, error in errors.items():
             con.execute("INSERT INTO metrics.utilization_files VALUES (?, 0, ?, now()::TIMESTAMP)", [path, error])
-        for source, frame in (extra or {}).items():
-            con.register("_extra_metrics", frame[list(METRIC_COLUMNS)])
-            casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in METRIC_COLUMNS.items())
-            con.execute(f"INSERT INTO metrics.utilization_daily SELECT {casts}, ? FROM _extra_metrics", [source])
+        for number, (source, frame) in enumerate((extra or {}).items()):
+            # One row per machine and day within a source, as the files are checked to have.
+            con.register(f"_extra_metrics_{number}", frame[list(METRIC_COLUMNS)].drop_duplicates(list(KEY_COLUMNS), keep="last"))
+            sources.append(f"SELECT {CASTS}, {sql.literal(source)} AS source_file FROM _extra_metrics_{number}")
             con.execute("INSERT INTO metrics.utilization_files VALUES (?, ?, NULL, now()::TIMESTAMP)", [source, len(frame)])
-            con.unregister("_extra_metrics")
-        # Files may overlap (a month re-delivered): keep one row per machine and day, the latest file's.
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE _deduped AS
-            SELECT * EXCLUDE (rn) FROM (
-                SELECT *, row_number() OVER (PARTITION BY date, provider, resource_id ORDER BY source_file DESC) AS rn
-                FROM metrics.utilization_daily) WHERE rn = 1""")
-        con.execute("DELETE FROM metrics.utilization_daily")
-        con.execute("INSERT INTO metrics.utilization_daily SELECT * FROM _deduped")
-        con.execute("DROP TABLE _deduped")
+        # Files may overlap (a month re-delivered): one row per machine and day, the latest file's (each
+        # source has one row per machine and day). One statement over every source, so the rows are
+        # written once. max() over the key needs no sort: a row_number() ordered by file, in this one
+        # statement, ran out of the 2 GB memory limit on the 10M estate's 2.45M machine days.
+        if sources:
+            con.execute(f"""
+                INSERT INTO metrics.utilization_daily
+                SELECT * FROM ({" UNION ALL ".join(sources)})
+                QUALIFY source_file = max(source_file) OVER (PARTITION BY date, provider, resource_id)""")
         # A rebuild with CloudWatch rows is never reused: they come from the API, not from the files.
         con.execute("DELETE FROM metrics.utilization_state")
         con.execute("INSERT INTO metrics.utilization_state VALUES (?)", [None if extra else signature])
@@ -188,6 +190,9 @@ def load_metrics(con, dirs: tuple[Path, ...], extra: dict | None = None) -> dict
     except Exception:
         con.execute("ROLLBACK")
         raise
+    finally:
+        for number in range(len(extra or {})):
+            con.unregister(f"_extra_metrics_{number}")
     return _summary(con, files, len(good), errors, unchanged=False)
 
 
