@@ -45,7 +45,6 @@ machine deleted before took its discount with it, which is no credit ending).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -463,7 +462,3 @@ def ranked_contributors(days: pd.DataFrame, anomaly_date: date, top: int = 10) -
     return [{"dimension": r.dimension, "value": str(r.value), "actual": round(float(r.actual), 4),
              "expected": round(float(r.expected), 4), "delta": round(float(r.delta), 4),
              "share": round(float(r.share), 4)} for r in out.itertuples()]
-
-
-def root_causes_json(detail: pd.DataFrame, anomaly_date: date, top: int = 10) -> str:
-    return json.dumps(root_causes(detail, anomaly_date, top))

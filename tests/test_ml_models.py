@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import numpy as np
@@ -400,7 +399,6 @@ def test_root_causes_are_ranked_by_their_rise():
     causes = an.root_causes(pd.DataFrame(rows, columns=["charge_date", "dimension", "value", "cost"]), day)
     assert [(c["dimension"], c["value"]) for c in causes] == [("region", "us-east-1"), ("service", "EC2"), ("service", "S3")]
     assert causes[1]["delta"] == pytest.approx(80.0) and causes[1]["share"] == pytest.approx(80 / 85, abs=1e-4)
-    assert json.loads(an.root_causes_json(pd.DataFrame(rows, columns=["charge_date", "dimension", "value", "cost"]), day))
 
 
 
