@@ -124,3 +124,29 @@ def test_cli_lists_and_decisions_survive_a_recompute(recs_home, capsys):
     frame = pd.DataFrame(_read(settings, "SELECT resource_id, recommendation_id, CAST(monthly_savings AS DOUBLE) AS "
                                          "monthly_savings, status FROM ml.recommendations"))
     assert achievable_savings(frame) <= frame[frame["status"] == "open"]["monthly_savings"].sum()
+
+
+def test_the_recommendations_fingerprint_follows_the_columns_they_read():
+    """Only the focus.costs columns the rules' queries name are hashed: a change there recomputes, a
+    change in a column no rule reads (x_Extras, the costliest to hash) does not."""
+    from orchestration.defs import inputs_state
+    from orchestration.defs.recommendations import RECOMMENDATION_INPUTS
+    from orchestration.ingest.focus_spec import FOCUS_1_2_COLUMNS
+
+    con = duckdb.connect()
+    columns = ", ".join(f'"{c}" {t}' for c, t in FOCUS_1_2_COLUMNS.items())
+    con.execute(f"CREATE SCHEMA focus; CREATE TABLE focus.costs ({columns}, x_Extras JSON)")
+    con.execute("""INSERT INTO focus.costs (ProviderName, ResourceId, ResourceName, ChargeCategory, EffectiveCost, Tags,
+                   BilledCost, x_Extras) VALUES ('AWS', 'i-1', 'web', 'Usage', 3.5, '{"team": "web"}', 3.5, '{"a": 1}')""")
+    tables = {"focus.costs": RECOMMENDATION_INPUTS["focus.costs"]}
+
+    def fingerprint() -> str:
+        return inputs_state.fingerprint(con, "recommendations", {}, tables, [])
+
+    first = fingerprint()
+    con.execute("""UPDATE focus.costs SET x_Extras = '{"a": 2}', ChargeDescription = 'another text'""")
+    assert fingerprint() == first
+    for change in ("ResourceName = 'api'", """Tags = '{"team": "api"}'""", "EffectiveCost = 4"):
+        con.execute(f"UPDATE focus.costs SET {change}")
+        assert fingerprint() != first, change
+        first = fingerprint()
