@@ -263,3 +263,20 @@ def test_a_large_table_is_validated_on_a_stratified_sample_that_keeps_every_comb
     only_even = export_for_validator(con, "costs", tmp_path / "even.parquet", max_rows=5000, where="BilledCost % 2 = 0")
     assert 4000 <= only_even <= 7000  # 50,000 rows in scope, one in 10 kept
     assert con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path / 'even.parquet'}') WHERE BilledCost % 2 = 1").fetchall() == [(0,)]
+
+
+def test_the_whole_table_validation_is_kept_until_a_focus_column_changes(tmp_path):
+    """A run that loads nothing validates every row, unless the last such validation saw the same FOCUS
+    columns (what the validator reads); x_ columns, which it never sees, do not count."""
+    from orchestration.defs.quality import _conformance_kept
+
+    con = duckdb.connect()
+    columns = ", ".join(f'"{c}" {t}' for c, t in FOCUS_1_2_COLUMNS.items())
+    con.execute(f"CREATE SCHEMA focus; CREATE TABLE focus.costs_v1_2 ({columns}, x_Extras JSON, x_LoadId VARCHAR)")
+    con.execute("INSERT INTO focus.costs_v1_2 (ProviderName, BilledCost, x_Extras, x_LoadId) VALUES ('AWS', 1, '{}', 'a')")
+    python = tmp_path / "python"
+    first = _conformance_kept(con, python)[1]
+    con.execute("""UPDATE focus.costs_v1_2 SET x_Extras = '{"a": 1}', x_LoadId = 'b'""")
+    assert _conformance_kept(con, python)[1] == first
+    con.execute("UPDATE focus.costs_v1_2 SET BilledCost = 2")
+    assert _conformance_kept(con, python)[1] != first
