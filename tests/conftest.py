@@ -183,3 +183,21 @@ def _keep_main_module():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+X_COLUMNS = {"x_SourceFormat": "VARCHAR", "x_Extras": "JSON"}
+
+
+def write_focus_table(path: Path, rows: list[dict], table: str = "focus.costs") -> Path:
+    """A DuckDB file with `table` typed as focus.costs is (FOCUS 1.2 columns, then x_ columns)."""
+    from orchestration.ingest.focus_spec import FOCUS_1_2_COLUMNS
+
+    columns = {**FOCUS_1_2_COLUMNS, **X_COLUMNS}
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+        con.execute(f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
+        placeholders = ", ".join("?" for _ in columns)
+        for row in rows:
+            values = {**row, "x_SourceFormat": "test", "x_Extras": '{"note": "custom column"}'}
+            con.execute(f"INSERT INTO {table} VALUES ({placeholders})", [values.get(c) for c in columns])
+    return path

@@ -19,6 +19,8 @@ from orchestration.checks.focus_conformance import (
 from orchestration.ingest.focus_spec import FOCUS_1_2_COLUMNS
 from orchestration.ingest.loader import SourceFile, ensure_raw_tables, load_file
 
+from conftest import write_focus_table
+
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 AWS_FOCUS_SAMPLE = SAMPLES / "focus-1.0-sample-aws" / "focus_sample_aws.csv"
 
@@ -76,22 +78,6 @@ VALID_ROWS = [
      "ChargeDescription": "Sales tax", "BilledCost": 0.2, "EffectiveCost": 0.2, "ListCost": 0.2,
      "ContractedCost": 0.2, "PricingCurrencyEffectiveCost": 0.2},
 ]
-X_COLUMNS = {"x_SourceFormat": "VARCHAR", "x_Extras": "JSON"}
-
-
-def write_focus_table(path: Path, rows: list[dict], table: str = "focus.costs") -> Path:
-    """A DuckDB file with `table` typed as focus.costs is (FOCUS 1.2 columns, then x_ columns)."""
-    columns = {**FOCUS_1_2_COLUMNS, **X_COLUMNS}
-    with duckdb.connect(str(path)) as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-        con.execute(f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
-        placeholders = ", ".join("?" for _ in columns)
-        for row in rows:
-            values = {**row, "x_SourceFormat": "test", "x_Extras": '{"note": "custom column"}'}
-            con.execute(f"INSERT INTO {table} VALUES ({placeholders})", [values.get(c) for c in columns])
-    return path
-
-
 @pytest.fixture(scope="module")
 def validator_python() -> Path:
     from autostack.settings import get_settings
@@ -270,13 +256,10 @@ def test_the_whole_table_validation_is_kept_until_a_focus_column_changes(tmp_pat
     columns (what the validator reads); x_ columns, which it never sees, do not count."""
     from orchestration.defs.quality import _conformance_kept
 
-    con = duckdb.connect()
-    columns = ", ".join(f'"{c}" {t}' for c, t in FOCUS_1_2_COLUMNS.items())
-    con.execute(f"CREATE SCHEMA focus; CREATE TABLE focus.costs_v1_2 ({columns}, x_Extras JSON, x_LoadId VARCHAR)")
-    con.execute("INSERT INTO focus.costs_v1_2 (ProviderName, BilledCost, x_Extras, x_LoadId) VALUES ('AWS', 1, '{}', 'a')")
+    con = duckdb.connect(str(write_focus_table(tmp_path / "w.duckdb", VALID_ROWS[:1], "focus.costs_v1_2")))
     python = tmp_path / "python"
     first = _conformance_kept(con, python)[1]
-    con.execute("""UPDATE focus.costs_v1_2 SET x_Extras = '{"a": 1}', x_LoadId = 'b'""")
+    con.execute("""UPDATE focus.costs_v1_2 SET x_Extras = '{"a": 1}', x_SourceFormat = 'another'""")
     assert _conformance_kept(con, python)[1] == first
     con.execute("UPDATE focus.costs_v1_2 SET BilledCost = 2")
     assert _conformance_kept(con, python)[1] != first

@@ -12,6 +12,8 @@ from autostack.cli import main
 from autostack.settings import get_settings
 from models_ml.recommendations import CONTRACT_COLUMNS, achievable_savings
 
+from conftest import write_focus_table
+
 pytestmark = pytest.mark.slow
 
 
@@ -126,18 +128,15 @@ def test_cli_lists_and_decisions_survive_a_recompute(recs_home, capsys):
     assert achievable_savings(frame) <= frame[frame["status"] == "open"]["monthly_savings"].sum()
 
 
-def test_the_recommendations_fingerprint_follows_the_columns_they_read():
+def test_the_recommendations_fingerprint_follows_the_columns_they_read(tmp_path):
     """Only the focus.costs columns the rules' queries name are hashed: a change there recomputes, a
     change in a column no rule reads (x_Extras, the costliest to hash) does not."""
     from orchestration.defs import inputs_state
     from orchestration.defs.recommendations import RECOMMENDATION_INPUTS
-    from orchestration.ingest.focus_spec import FOCUS_1_2_COLUMNS
 
-    con = duckdb.connect()
-    columns = ", ".join(f'"{c}" {t}' for c, t in FOCUS_1_2_COLUMNS.items())
-    con.execute(f"CREATE SCHEMA focus; CREATE TABLE focus.costs ({columns}, x_Extras JSON)")
-    con.execute("""INSERT INTO focus.costs (ProviderName, ResourceId, ResourceName, ChargeCategory, EffectiveCost, Tags,
-                   BilledCost, x_Extras) VALUES ('AWS', 'i-1', 'web', 'Usage', 3.5, '{"team": "web"}', 3.5, '{"a": 1}')""")
+    row = {"ProviderName": "AWS", "ResourceId": "i-1", "ResourceName": "web", "ChargeCategory": "Usage",
+           "EffectiveCost": 3.5, "BilledCost": 3.5, "Tags": '{"team": "web"}'}
+    con = duckdb.connect(str(write_focus_table(tmp_path / "w.duckdb", [row])))
     tables = {"focus.costs": RECOMMENDATION_INPUTS["focus.costs"]}
 
     def fingerprint() -> str:

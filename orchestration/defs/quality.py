@@ -8,6 +8,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from dagster_duckdb import DuckDBResource
 
 from orchestration.defs import inputs_state
+from orchestration.ingest import sql
 from orchestration.resources import AutoStackSettings
 
 FOCUS_COSTS = AssetKey(["focus", "costs_v1_2"])
@@ -177,7 +178,7 @@ def _conformance_kept(con, validator_python: Path) -> tuple[bool, str]:
     options = {"validator": str(validator_python), "columns": columns}
     # The validator reads the FOCUS columns only (export_for_validator leaves the x_ ones out): hashing
     # those skips x_Extras, the costliest column to hash.
-    validated = ", ".join(f'"{name}"' for name, _ in columns if not name.startswith("x_"))
+    validated = ", ".join(sql.ident(name) for name, _ in columns if not name.startswith("x_"))
     return inputs_state.kept(con, CONFORMANCE_STEP, options, {"focus.costs_v1_2": validated or None},
                              CONFORMANCE_CODE, (CONFORMANCE_RESULT,))
 

@@ -30,6 +30,7 @@ from orchestration.defs import inputs_state
 from orchestration.defs.ml import ML_CODE, read_as_of
 from orchestration.defs.metrics import UTILIZATION_DAILY, ensure_metrics_tables
 from orchestration.defs.pricing import EGRESS_PRICES, INSTANCE_EQUIVALENTS, INSTANCE_PRICES, read_catalog, read_equivalents
+from orchestration.ingest import sql
 from orchestration.ingest.focus_spec import FOCUS_1_2_COLUMNS
 from orchestration.resources import AutoStackSettings
 
@@ -107,7 +108,7 @@ def columns_read(*queries: str) -> str:
     text = "\n".join(queries)
     names = [c for c in FOCUS_1_2_COLUMNS if re.search(rf"\b{c}\b", text)]
     names += sorted(set(re.findall(r"\bx_[A-Za-z]\w*", text)))
-    return ", ".join(f'"{c}"' for c in names)
+    return ", ".join(sql.ident(c) for c in names)
 
 
 # Everything the recommendations read (the focus.costs columns their two queries name), and their code.
